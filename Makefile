@@ -1,0 +1,37 @@
+# The README's two commands:  `make demo`  and  `make test`.
+# Both create .venv when it is missing and install edgefer into it.
+#
+# PIP_CONFIG_FILE=/dev/null: torchvision has no CPU build on PyPI, so torch must come from PyPI
+# too (its CUDA build runs fine on a CPU). A site pip.conf that points at a local CPU-only torch
+# wheel would pair it with a CUDA torchvision that cannot load its operators.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS=
+SHARED ?= ../shared
+VIDEO ?= $(SHARED)/data/videos/WolfgangLanger_Pexels.mp4
+OUT ?= out
+export EDGEFER_DATA ?= $(abspath $(SHARED)/data)
+export EDGEFER_MODELS_DIR ?= $(abspath $(SHARED)/models)
+
+.PHONY: demo test venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_ENV) $(PY) -m pip install --upgrade pip
+	$(PIP_ENV) $(PY) -m pip install -e '.[all]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Set up and run the main job: the default model on VIDEO (or a camera: VIDEO=0), headless,
+# writing the annotated video and the per-face CSV under OUT.
+demo: venv
+	$(VENV)/bin/edgefer run --source '$(VIDEO)' --headless --record $(OUT)/annotated.mp4 --csv $(OUT)/faces.csv
+
+# Set up and run the tests (the command .ci/run calls).
+test: venv
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) $(OUT)

@@ -1,0 +1,68 @@
+"""Shared fixtures: real data from ../shared, found through EDGEFER_DATA / EDGEFER_MODELS_DIR.
+
+Tests that need ../shared fail loudly when it is missing (never skip): a CI run without the data
+must not look green.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    path = Path(value) if value else default
+    if not path.exists():
+        pytest.fail(
+            f"{path} is missing: set {env} or put the shared folder at {REPO.parent / 'shared'}",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _shared_path("EDGEFER_DATA", REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return _shared_path("EDGEFER_MODELS_DIR", REPO.parent / "shared" / "models")
+
+
+@pytest.fixture(scope="session")
+def face_model(models_dir: Path) -> Path:
+    path = models_dir / "face_landmarker.task"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fer_dir(data_dir: Path) -> Path:
+    return data_dir / "fer2013"
+
+
+@pytest.fixture(scope="session")
+def videos_dir(data_dir: Path) -> Path:
+    return data_dir / "videos"
+
+
+@pytest.fixture(scope="session")
+def one_face_video(videos_dir: Path) -> Path:
+    return videos_dir / "WolfgangLanger_Pexels.mp4"
+
+
+@pytest.fixture(scope="session")
+def two_face_gif(videos_dir: Path) -> Path:
+    return videos_dir / "head-pose-face-detection-female-and-male.gif"
+
+
+@pytest.fixture(scope="session")
+def noface_mov(videos_dir: Path) -> Path:
+    return videos_dir / "noface_face.mov"
