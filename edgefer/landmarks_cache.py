@@ -1,0 +1,306 @@
+"""The landmark cache of an image dataset (FER2013): MediaPipe's 478 points for every image, once.
+
+Training draws AU maps from landmarks of the exact stored images (method.md §3), for ~36k images at
+every epoch, so they are computed once, offline, and read back in well under a second.
+
+Layout of a cache folder:
+- `shard-<time>-<pid>-<n>.npz`: up to `SHARD_SIZE` entries each, arrays `relpaths` (unicode),
+  `landmarks` (N, 478, 2) float16 and `status` (N,) int8. A shard is written to a temp name and
+  renamed, so a killed run keeps every finished shard and never leaves a half-written one; a re-run
+  computes only what no shard holds yet (resumable). Shard names are unique per process, so two
+  runs on the same folder do not overwrite each other (a duplicate entry just wins by name order).
+- `cache.json`: what produced it (face model sha256, fallback variants), for the record.
+
+Landmarks are pixel coordinates of the stored image (MediaPipe's convention, x * width). float16
+keeps 48x48 coordinates to 1/32 px (spacing of float16 between 32 and 64), far below MediaPipe's own
+noise (~0.5 px between variants), at half the size of float32. They are returned as float32.
+
+`status` per entry: >= 0 the index of the variant that found the face (see
+`edgefer.tracking.still.DEFAULT_VARIANTS`), `NO_FACE` (-1) or `UNREADABLE` (-2). Unreadable files
+(not an image, truncated) are recorded too, so a re-run does not retry them forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from edgefer.tracking.blendshapes import NUM_LANDMARKS
+
+log = logging.getLogger(__name__)
+
+SHARD_SIZE = 500
+NO_FACE = -1
+UNREADABLE = -2
+SHARD_GLOB = "shard-*.npz"
+MANIFEST = "cache.json"
+
+
+@dataclass
+class LandmarkSummary:
+    """Counts over the requested images (cached ones included), and this run's time."""
+
+    images: int
+    faces_found: int
+    failures: int  # readable images where no variant found a face
+    unreadable: int
+    seconds: float
+    computed: int = 0  # images actually run through MediaPipe in this call (the rest were cached)
+
+    @property
+    def found_pct(self) -> float:
+        readable = self.images
+        return 100.0 * self.faces_found / readable if readable else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"images: {self.images}, faces found: {self.faces_found} ({self.found_pct:.2f}%), "
+            f"failures: {self.failures}, unreadable: {self.unreadable}, seconds: {self.seconds:.1f} "
+            f"(computed now: {self.computed})"
+        )
+
+
+def _posix(relpath: str) -> str:
+    return Path(relpath).as_posix()
+
+
+class LandmarkCache:
+    """Read access to a cache folder: relpath -> (478, 2) float32 landmarks or None.
+
+    `open` loads every shard into memory (about 70 MB of float16 for FER2013); lookups are dict
+    lookups. A relpath never computed is not `in` the cache and `get` raises KeyError for it, so
+    "no face" (None) and "not computed yet" are never confused.
+    """
+
+    def __init__(self, root: Path, relpaths: list[str], landmarks: np.ndarray, status: np.ndarray):
+        self.root = root
+        self._landmarks = landmarks
+        self._status = status
+        # Later shards win for duplicates (sorted names: later time stamp).
+        self._index: dict[str, int] = {p: i for i, p in enumerate(relpaths)}
+
+    @classmethod
+    def open(cls, cache_dir: str | Path) -> "LandmarkCache":
+        root = Path(cache_dir)
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(f"landmark cache {root} is a file, not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        paths: list[str] = []
+        marks: list[np.ndarray] = []
+        status: list[np.ndarray] = []
+        for shard in sorted(root.glob(SHARD_GLOB)):
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    rel = [str(p) for p in data["relpaths"]]
+                    lm = data["landmarks"]
+                    st = data["status"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise ValueError(
+                    f"landmark cache shard {shard} is unreadable ({exc}); delete it and re-run "
+                    "`edgefer landmarks` to recompute its images"
+                ) from exc
+            if lm.shape != (len(rel), NUM_LANDMARKS, 2) or st.shape != (len(rel),):
+                raise ValueError(f"landmark cache shard {shard} has inconsistent shapes {lm.shape}, {st.shape}")
+            paths.extend(rel)
+            marks.append(lm)
+            status.append(st)
+        landmarks = np.concatenate(marks) if marks else np.zeros((0, NUM_LANDMARKS, 2), np.float16)
+        stat = np.concatenate(status) if status else np.zeros((0,), np.int8)
+        return cls(root, paths, landmarks, stat)
+
+    def __contains__(self, relpath: object) -> bool:
+        return isinstance(relpath, str) and _posix(relpath) in self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, relpath: str) -> np.ndarray | None:
+        """(478, 2) float32 pixel coordinates, or None for no face / unreadable; KeyError if never computed."""
+        i = self._index.get(_posix(relpath))
+        if i is None:
+            raise KeyError(f"{relpath!r} is not in the landmark cache {self.root} (run `edgefer landmarks`)")
+        if self._status[i] < 0:
+            return None
+        return self._landmarks[i].astype(np.float32)
+
+    def status(self, relpath: str) -> int:
+        """The variant index that found the face, NO_FACE (-1) or UNREADABLE (-2)."""
+        i = self._index.get(_posix(relpath))
+        if i is None:
+            raise KeyError(f"{relpath!r} is not in the landmark cache {self.root}")
+        return int(self._status[i])
+
+    def items(self) -> Iterator[tuple[str, np.ndarray | None]]:
+        """(relpath, landmarks or None) in sorted relpath order."""
+        for relpath in sorted(self._index):
+            yield relpath, self.get(relpath)
+
+    def summarize(self, relpaths: Sequence[str] | None = None, seconds: float = 0.0, computed: int = 0) -> LandmarkSummary:
+        """Counts over `relpaths` (default: everything cached); relpaths not cached count as nothing."""
+        keys = list(self._index) if relpaths is None else [_posix(p) for p in relpaths]
+        idx = np.array([self._index[k] for k in keys if k in self._index], dtype=np.int64)
+        st = self._status[idx] if len(idx) else np.zeros((0,), np.int8)
+        return LandmarkSummary(
+            images=len(keys),
+            faces_found=int((st >= 0).sum()),
+            failures=int((st == NO_FACE).sum()),
+            unreadable=int((st == UNREADABLE).sum()),
+            seconds=seconds,
+            computed=computed,
+        )
+
+
+def list_images(data_dir: str | Path) -> list[str]:
+    """Sorted POSIX relpaths `<split>/<class>/<file>` of every file three levels under `data_dir`.
+
+    Every regular file counts (not only known image suffixes), so a stray non-image is reported as
+    unreadable instead of silently ignored; hidden files (`.DS_Store`, editor swap files) are skipped.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise NotADirectoryError(f"dataset folder {root} does not exist (expected <split>/<class>/<image>)")
+    out = [
+        p.relative_to(root).as_posix()
+        for p in root.glob("*/*/*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return sorted(out)
+
+
+class _ShardWriter:
+    """Buffers results and writes them as shards (temp file, fsync, rename)."""
+
+    def __init__(self, root: Path, shard_size: int = SHARD_SIZE):
+        self.root = root
+        self.shard_size = shard_size
+        self._paths: list[str] = []
+        self._marks: list[np.ndarray] = []
+        self._status: list[int] = []
+        self._count = 0
+        self._stamp = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+
+    def add(self, relpath: str, landmarks: np.ndarray | None, status: int) -> None:
+        self._paths.append(relpath)
+        self._marks.append(
+            np.full((NUM_LANDMARKS, 2), np.nan, np.float16) if landmarks is None else landmarks.astype(np.float16)
+        )
+        self._status.append(status)
+        if len(self._paths) >= self.shard_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._paths:
+            return
+        name = self.root / f"shard-{self._stamp}-{self._count:05d}.npz"
+        fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(
+                    fh,
+                    relpaths=np.array(self._paths, dtype=str),
+                    landmarks=np.stack(self._marks),
+                    status=np.array(self._status, dtype=np.int8),
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        log.debug("wrote %s (%d entries)", name, len(self._paths))
+        self._count += 1
+        self._paths, self._marks, self._status = [], [], []
+
+
+def _read_rgb(path: Path) -> np.ndarray | None:
+    data = np.fromfile(path, dtype=np.uint8) if path.stat().st_size else np.zeros(0, np.uint8)
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        return None
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _write_manifest(root: Path, face_model_path: Path) -> None:
+    from edgefer.face_model import sha256_of
+    from edgefer.tracking.still import DEFAULT_VARIANTS
+
+    manifest = {
+        "format": 1,
+        "face_model_sha256": sha256_of(face_model_path),
+        "landmarks": "MediaPipe FaceLandmarker 478 points, pixels of the stored image (x*width, y*height), float16",
+        "status": "variant index >= 0, -1 no face, -2 unreadable",
+        "variants": [asdict(v) for v in DEFAULT_VARIANTS],
+    }
+    path = root / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, path)
+
+
+def compute_landmarks(
+    data_dir: str | Path,
+    cache_dir: str | Path,
+    relpaths: Sequence[str] | None = None,
+    face_model: str | Path | None = None,
+    progress: bool = True,
+) -> LandmarkSummary:
+    """Compute what the cache lacks for `relpaths` (default: every image under `data_dir`).
+
+    Resumable: entries already in a shard are skipped; an interruption (Ctrl-C, kill) loses at most
+    the current unfinished shard (a KeyboardInterrupt still writes it). Unreadable files are recorded
+    and counted, not fatal. Returns counts over all requested images, cached ones included.
+    """
+    from tqdm import tqdm
+
+    from edgefer.face_model import resolve_face_model
+    from edgefer.tracking.still import StillLandmarker
+
+    start = time.perf_counter()
+    data_root = Path(data_dir)
+    if not data_root.is_dir():
+        raise NotADirectoryError(f"dataset folder {data_root} does not exist")
+    wanted = list_images(data_root) if relpaths is None else [_posix(p) for p in relpaths]
+    cache = LandmarkCache.open(cache_dir)
+    todo = [p for p in dict.fromkeys(wanted) if p not in cache]
+    log.info("%d images requested, %d already cached, %d to compute", len(wanted), len(wanted) - len(todo), len(todo))
+    if todo:
+        model_path = resolve_face_model(face_model)
+        _write_manifest(cache.root, model_path)
+        writer = _ShardWriter(cache.root)
+        bar = tqdm(total=len(todo), desc="landmarks", unit="img", disable=not progress, smoothing=0.05)
+        found = 0
+        try:
+            with StillLandmarker(model_path) as landmarker:
+                for done, relpath in enumerate(todo, 1):
+                    file = data_root / relpath
+                    try:
+                        image = _read_rgb(file)
+                    except OSError as exc:
+                        log.warning("%s: cannot read (%s)", file, exc)
+                        image = None
+                    if image is None:
+                        log.warning("%s: not a readable image; skipped and recorded as unreadable", file)
+                        writer.add(relpath, None, UNREADABLE)
+                    else:
+                        marks, variant = landmarker.detect(image)
+                        writer.add(relpath, marks, variant if marks is not None else NO_FACE)
+                        found += marks is not None
+                    bar.update(1)
+                    if done % 100 == 0:
+                        bar.set_postfix(found=f"{100.0 * found / done:.1f}%")
+        finally:
+            writer.flush()
+            bar.close()
+        cache = LandmarkCache.open(cache.root)
+    return cache.summarize(wanted, seconds=time.perf_counter() - start, computed=len(todo))
