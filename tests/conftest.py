@@ -66,3 +66,15 @@ def two_face_gif(videos_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def noface_mov(videos_dir: Path) -> Path:
     return videos_dir / "noface_face.mov"
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real but untrained FerNet-like ONNX model (48x48 gray, outputs logits/attention/cam).
+
+    Exported with edgefer's own exporter (export.tiny), so it carries a valid contract and runs
+    through `edgefer.runtime.load_classifier` exactly like the shipped model. Takes a few seconds.
+    """
+    from export.tiny import write_tiny_onnx
+
+    return write_tiny_onnx(tmp_path_factory.mktemp("tiny_onnx") / "tiny_fernet.onnx")
