@@ -1,0 +1,183 @@
+"""ONNX Runtime backend: TensorRT, CUDA or CPU execution provider.
+
+The session is created once; the contract is read from the model's `metadata_props` through ONNX
+Runtime itself (no `onnx` package needed on a Jetson). Inputs/outputs are checked against the
+contract at load time, so a mismatched model fails with its file name, not at the first frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefer.contract import METADATA_KEY, ModelContract
+from edgefer.runtime.base import Classifier
+from edgefer.runtime.errors import (
+    OVERRIDE_HINT,
+    BackendUnavailableError,
+    MissingContractError,
+    ModelLoadError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Backend name -> the execution provider it runs on.
+ORT_PROVIDERS: dict[str, str] = {
+    "onnxruntime-tensorrt": "TensorrtExecutionProvider",
+    "onnxruntime-cuda": "CUDAExecutionProvider",
+    "onnxruntime-cpu": "CPUExecutionProvider",
+}
+
+
+def available_ort_backends() -> list[str]:
+    """ONNX Runtime backends this machine offers, fastest first."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    have = set(ort.get_available_providers())
+    return [name for name, provider in ORT_PROVIDERS.items() if provider in have]
+
+
+def _provider_list(backend: str, model_path: Path) -> list[Any]:
+    """Providers for a session: the chosen one first, then slower fallbacks for unsupported ops."""
+    names = list(ORT_PROVIDERS)
+    chosen = names[names.index(backend):]
+    providers: list[Any] = []
+    for name in chosen:
+        provider = ORT_PROVIDERS[name]
+        if provider == "TensorrtExecutionProvider":
+            # ORT's own engine cache, next to the model (the EP builds engines per input shape).
+            cache = model_path.parent / f"{model_path.stem}.ort-trt-cache"
+            providers.append(
+                (
+                    provider,
+                    {
+                        "trt_engine_cache_enable": True,
+                        "trt_engine_cache_path": str(cache),
+                        "trt_timing_cache_enable": True,
+                        "trt_fp16_enable": True,
+                    },
+                )
+            )
+        else:
+            providers.append(provider)
+    return providers
+
+
+def open_session(path: Path, providers: list[Any], threads: int | None = None) -> Any:
+    """An InferenceSession, with ONNX Runtime's parse errors turned into a ModelLoadError."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # ORT raises its own pybind exception types (InvalidProtobuf, Fail...)
+        raise ModelLoadError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from None
+
+
+def contract_from_metadata(meta: dict[str, str], path: Path) -> ModelContract:
+    """The contract stored under `edgefer.contract`; a clear error when it is missing."""
+    text = meta.get(METADATA_KEY)
+    if text is None:
+        raise MissingContractError(
+            f"{path}: this ONNX model has no '{METADATA_KEY}' metadata, so its preprocessing "
+            f"(input size, colour, normalisation, class order) is unknown; {OVERRIDE_HINT}"
+        )
+    return ModelContract.from_json(text, source=f"{path} ({METADATA_KEY})")
+
+
+def read_onnx_contract(path: str | Path) -> ModelContract:
+    """Read only the contract of an ONNX file (CPU session, nothing run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    session = open_session(path, ["CPUExecutionProvider"])
+    return contract_from_metadata(session.get_modelmeta().custom_metadata_map, path)
+
+
+def _dim(value: Any) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+class OnnxRuntimeClassifier(Classifier):
+    """Classifier running an ONNX file with ONNX Runtime."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        backend: str = "onnxruntime-cpu",
+        *,
+        contract_override: ModelContract | None = None,
+        threads: int | None = None,
+    ) -> None:
+        path = Path(path)
+        if backend not in ORT_PROVIDERS:
+            raise ValueError(f"unknown ONNX Runtime backend {backend!r}; valid: {', '.join(ORT_PROVIDERS)}")
+        if backend not in available_ort_backends():
+            raise BackendUnavailableError(
+                f"{backend} is not available on this machine (ONNX Runtime offers: "
+                f"{', '.join(available_ort_backends()) or 'nothing'})"
+            )
+        self.backend_name = backend
+        self._session = open_session(path, _provider_list(backend, path), threads)
+        meta = self._session.get_modelmeta().custom_metadata_map
+        contract = contract_override or contract_from_metadata(meta, path)
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelLoadError(f"{path}: expected one input (face crops), found {[i.name for i in inputs]}")
+        inp = inputs[0]
+        self._input_name = inp.name
+        self._input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+        shape = list(inp.shape)
+        if len(shape) != 4:
+            raise ModelLoadError(f"{path}: input {inp.name!r} must be NCHW, has shape {shape}")
+        want = (contract.channels, *contract.input_size)
+        for axis, (got, exp) in enumerate(zip(shape[1:], want), start=1):
+            if _dim(got) is not None and got != exp:
+                raise ModelLoadError(
+                    f"{path}: input {inp.name!r} has shape {shape} but the contract says "
+                    f"(N, {want[0]}, {want[1]}, {want[2]}) (axis {axis} differs)"
+                )
+        outs = {o.name: o for o in self._session.get_outputs()}
+        missing = [n for n in ("logits", "attention") if n not in outs]
+        if missing:
+            raise ModelLoadError(f"{path}: outputs {missing} missing (model has {sorted(outs)})")
+        self._output_names = [n for n in ("logits", "attention", "cam") if n in outs]
+        att = outs["attention"].shape
+        self._attention_shape = (
+            (_dim(att[-2]) or contract.attention_size[0], _dim(att[-1]) or contract.attention_size[1])
+            if len(att) >= 3
+            else tuple(contract.attention_size)
+        )
+        self._cam_shape: tuple[int, ...] | None = None
+        if "cam" in outs:
+            cam = outs["cam"].shape
+            self._cam_shape = tuple(_dim(d) or 0 for d in cam[1:])
+        super().__init__(contract, path, max_batch=_dim(shape[0]))
+        log.info("loaded %s with %s (providers %s)", path, backend, self._session.get_providers())
+
+    @property
+    def attention_shape(self) -> tuple[int, int]:
+        return self._attention_shape  # type: ignore[return-value]
+
+    @property
+    def cam_shape(self) -> tuple[int, ...] | None:
+        return self._cam_shape
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._session.get_providers())
+
+    def _infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        if self._input_dtype is not np.float32:
+            x = x.astype(self._input_dtype)
+        values = self._session.run(self._output_names, {self._input_name: x})
+        return dict(zip(self._output_names, values))
