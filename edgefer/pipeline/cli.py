@@ -1,0 +1,183 @@
+"""`edgefer run`: track faces in a video or camera, classify expressions, overlay, record.
+
+Settings come from `--config` (a YAML profile such as configs/pipeline/desktop.yaml), then the
+flags given on the command line, then `--set key=value` overrides (any settings key, dotted).
+SIGINT/SIGTERM stop the run cleanly: queued frames are finished and every file is closed and
+playable; a second signal aborts at once (files still closed).
+
+Exit status: 0 all good; 1 nothing could be read, or an output failed (an error event);
+2 bad settings / model / source; 130 (SIGINT) or 143 (SIGTERM) when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "sources: 0 (camera index), /dev/video0, v4l2:///dev/video0, csi://0, rtsp://host/stream,\n"
+        "         file://clip.mp4 or any path FFmpeg reads (mp4, GIF, HEVC .mov), or a GStreamer\n"
+        "         pipeline ending in appsink (contains '!').\n"
+        "examples:\n"
+        "  edgefer run --source clip.mp4 --headless --record out/annotated.mp4 --csv out/faces.csv\n"
+        "  edgefer run --source 0 --config configs/pipeline/desktop.yaml\n"
+        "  edgefer run --source csi://0 --config configs/pipeline/jetson_orin.yaml --record rec.mp4 --segment-seconds 300"
+    )
+    parser.add_argument("--source", help="camera index, device, file, URL or GStreamer pipeline")
+    parser.add_argument("--model", type=Path, help="ONNX model or TensorRT engine (default: the shipped model)")
+    parser.add_argument("--backend", help="auto, tensorrt, onnxruntime-tensorrt, onnxruntime-cuda, onnxruntime-cpu")
+    parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="write the annotated video here")
+    rows = parser.add_mutually_exclusive_group()
+    rows.add_argument("--csv", type=Path, metavar="OUT.csv", help="per-face per-frame rows as CSV")
+    rows.add_argument("--jsonl", type=Path, metavar="OUT.jsonl", help="per-face per-frame rows as JSON lines")
+    parser.add_argument("--heatmap", choices=("attention", "cam", "off"), help="overlay on each face (default attention)")
+    parser.add_argument("--opacity", type=float, help="heatmap opacity 0..1 (default 0.45)")
+    parser.add_argument("--headless", action="store_true", default=None, help="no window; only write the outputs")
+    parser.add_argument("--max-faces", type=int, help="faces tracked per frame (default 4)")
+    parser.add_argument("--config", type=Path, help="YAML settings profile (configs/pipeline/*.yaml)")
+    parser.add_argument("--realtime", action="store_true", default=None, help="pace a file at its own frame rate (drops stale frames like a camera)")
+    parser.add_argument("--loop", action="store_true", default=None, help="replay a file source forever")
+    parser.add_argument("--blendshapes", action="store_true", default=None, help="add the 52 MediaPipe blendshapes to the rows")
+    parser.add_argument("--segment-seconds", type=float, help="rotate the recording into OUT_000.mp4, OUT_001.mp4, ...")
+    parser.add_argument("--smoothing", type=float, help="temporal smoothing strength 0..<1 (default 0.6; 0 = raw)")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames have been read")
+    parser.add_argument("--face-model", type=Path, help="face_landmarker.task (default: resolved like edgefer landmarks)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any setting, e.g. record.codec=avc1 (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_settings(args: argparse.Namespace):
+    """Settings from --config, then flags, then --set overrides (raises ConfigError/ValueError)."""
+    from edgefer.config import load_yaml, parse_overrides, validate_settings, _merge
+    from edgefer.pipeline.settings import PipelineSettings
+
+    data = load_yaml(args.config) if args.config else {}
+    flags: dict = {}
+
+    def put(dotted: str, value) -> None:
+        if value is None:
+            return
+        node = flags
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    put("source", args.source)
+    put("model", str(args.model) if args.model else None)
+    put("backend", args.backend)
+    put("record.path", str(args.record) if args.record else None)
+    put("record.segment_seconds", args.segment_seconds)
+    if args.csv:
+        put("csv", str(args.csv))
+        put("jsonl", None)
+        data.pop("jsonl", None)
+    if args.jsonl:
+        put("jsonl", str(args.jsonl))
+        data.pop("csv", None)
+    put("heatmap.mode", args.heatmap)
+    put("heatmap.opacity", args.opacity)
+    put("headless", args.headless)
+    put("max_faces", args.max_faces)
+    put("realtime", args.realtime)
+    put("capture.loop", args.loop)
+    put("blendshapes", args.blendshapes)
+    put("smoothing", args.smoothing)
+    put("max_frames", args.max_frames)
+    put("face_model", str(args.face_model) if args.face_model else None)
+    merged = _merge(_merge(data, flags), parse_overrides(args.set))
+    source = str(args.config) if args.config else "command line"
+    return validate_settings(PipelineSettings, merged, source)
+
+
+def _frame_total(settings) -> int | None:
+    """Frames a file source will give (for the progress bar), None for live/unknown."""
+    from edgefer.pipeline.sources import SourceSpec
+
+    try:
+        spec = SourceSpec.parse(settings.source, live=settings.capture.live)
+    except ValueError:
+        return None
+    if spec.is_live or settings.capture.loop or settings.realtime:
+        return settings.max_frames
+    import cv2
+
+    cap = cv2.VideoCapture(spec.uri)
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    cap.release()
+    total = n if n > 0 else None
+    if settings.max_frames is not None:
+        total = min(total, settings.max_frames) if total else settings.max_frames
+    return total
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgefer.config import ConfigError
+
+    if args.source is None and args.config is None:
+        print("edgefer run: give --source (or a --config that sets source)", file=sys.stderr)
+        return 2
+    try:
+        settings = build_settings(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"edgefer run: {exc}", file=sys.stderr)
+        return 2
+
+    from tqdm import tqdm
+
+    from edgefer.pipeline.runner import PipelineError, run_pipeline
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def _on_signal(signum, _frame) -> None:
+        if received:  # second signal: abort now (sinks are still closed by the finally blocks)
+            raise KeyboardInterrupt
+        received.append(signum)
+        stop.set()
+        print(f"\n{signal.Signals(signum).name}: finishing queued frames and closing files ...", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    events: list = []
+    bar = None
+    if not args.no_progress:
+        bar = tqdm(total=_frame_total(settings), unit="frame", desc="edgefer run", mininterval=0.5, file=sys.stderr)
+
+    def _on_result(_result) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop)
+    except PipelineError as exc:
+        print(f"edgefer run: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    errors = [e for e in events if e.kind == "error"]
+    warnings = [e for e in events if e.kind == "warning"]
+    print()
+    for e in warnings + errors:
+        print(f"{e.kind.upper()}: {e.stage}: {e.message}")
+    if stats.outputs:
+        print("outputs:")
+        for out in stats.outputs:
+            print(f"  {out}")
+    else:
+        print("outputs: none (add --record OUT.mp4 and/or --csv OUT.csv)")
+    print(stats.format())
+    if received:
+        return 128 + received[0]
+    if stats.frames_read == 0 or errors:
+        return 1
+    return 0

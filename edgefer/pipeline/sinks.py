@@ -1,0 +1,374 @@
+"""Sinks: the annotated video (optionally in segments) and per-face rows (CSV or JSONL).
+
+Row schema (one row per face per frame; frames without faces write no row, their frame numbers
+are simply absent):
+
+    frame, timestamp_s, face_id, x, y, w, h, expression, confidence,
+    p_neutral, p_happiness, p_surprise, p_fear, p_anger, p_disgust, p_sadness,
+    [the 52 MediaPipe blendshape names, with --blendshapes]
+
+`frame` is the source frame index (0-based), `timestamp_s` the source time of the frame
+(container time for files, seconds since start for live sources), `face_id` the tracker's stable
+track id, `x, y, w, h` the face box in frame pixels (top-left corner and size), `expression` the
+smoothed top class, `confidence` its smoothed probability, `p_<class>` the smoothed probabilities
+in `edgefer.classes.EXPRESSIONS` order. docs/pipeline.md maps these to OpenFace's and py-feat's.
+
+Both writers flush at least every `flush_seconds`, so a crash loses at most that much; a write
+failure (disk full, path gone) raises `SinkError` naming the path, and the runner stops only that
+sink.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgefer.classes import EXPRESSIONS
+from edgefer.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+BASE_COLUMNS: tuple[str, ...] = ("frame", "timestamp_s", "face_id", "x", "y", "w", "h", "expression", "confidence")
+PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in EXPRESSIONS)
+
+
+class SinkError(RuntimeError):
+    """A sink that cannot write; the message names the path and the reason."""
+
+
+# ------------------------------------------------------------------------------------------
+# rows
+# ------------------------------------------------------------------------------------------
+def row_columns(blendshape_names: Sequence[str] | None = None) -> list[str]:
+    """The ordered column names of the per-face rows."""
+    cols = list(BASE_COLUMNS) + list(PROB_COLUMNS)
+    if blendshape_names:
+        clash = set(blendshape_names) & set(cols)
+        if clash:
+            raise ValueError(f"blendshape names clash with row columns: {sorted(clash)}")
+        cols += list(blendshape_names)
+    return cols
+
+
+def face_rows(result: FrameResult, blendshape_names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One dict per face of `result`, keys in `row_columns` order, values rounded for text.
+
+    With `blendshape_names`, a face without blendshapes gets empty values (None) for them,
+    so every row has the same columns.
+    """
+    rows: list[dict[str, Any]] = []
+    for pred in result.predictions:
+        face = pred.face
+        probs = np.asarray(pred.probs, dtype=np.float64)
+        top = int(np.argmax(probs))
+        row: dict[str, Any] = {
+            "frame": int(result.frame.index),
+            "timestamp_s": round(float(result.frame.timestamp_s), 4),
+            "face_id": int(face.track_id),
+            "x": round(float(face.box.x), 2),
+            "y": round(float(face.box.y), 2),
+            "w": round(float(face.box.w), 2),
+            "h": round(float(face.box.h), 2),
+            "expression": EXPRESSIONS[top],
+            "confidence": round(float(probs[top]), 6),
+        }
+        for col, p in zip(PROB_COLUMNS, probs):
+            row[col] = round(float(p), 6)
+        if blendshape_names:
+            bs = face.blendshapes
+            if bs is not None and len(bs) == len(blendshape_names):
+                for name, v in zip(blendshape_names, bs):
+                    row[name] = round(float(v), 6)
+            else:
+                for name in blendshape_names:
+                    row[name] = None
+        rows.append(row)
+    return rows
+
+
+def _prepare_path(path: Path, what: str) -> Path:
+    """Create the parent folder; SinkError naming the path when that is impossible."""
+    path = Path(path)
+    if path.is_dir():
+        raise SinkError(f"{what} {path}: is a folder, expected a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"{what} {path}: cannot create folder {path.parent} ({exc.strerror or exc})") from exc
+    return path
+
+
+class RowWriter:
+    """Writes face rows as CSV (header + rows) or JSONL (one JSON object per line).
+
+    The format follows `fmt` ("csv" or "jsonl"). Rows are buffered by the OS and flushed at
+    least every `flush_seconds`; `close()` flushes and closes. Any OSError becomes SinkError
+    naming the path.
+    """
+
+    def __init__(self, path: str | Path, columns: Sequence[str], fmt: str = "csv", flush_seconds: float = 1.0) -> None:
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"row format must be csv or jsonl, not {fmt!r}")
+        self.path = _prepare_path(Path(path), f"{fmt.upper()} output")
+        self.fmt = fmt
+        self.columns = list(columns)
+        self.flush_seconds = flush_seconds
+        self.rows_written = 0
+        self._last_flush = time.monotonic()
+        try:
+            self._fh: io.TextIOWrapper | None = open(self.path, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise SinkError(f"{fmt.upper()} output {self.path}: cannot open for writing ({exc.strerror or exc})") from exc
+        self._csv = None
+        if fmt == "csv":
+            self._csv = csv.DictWriter(self._fh, fieldnames=self.columns, extrasaction="raise")
+            self._guard(self._csv.writeheader)
+            self._guard(self._fh.flush)
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except OSError as exc:
+            raise SinkError(f"{self.fmt.upper()} output {self.path}: write failed ({exc.strerror or exc})") from exc
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        if self._fh is None:
+            raise SinkError(f"{self.fmt.upper()} output {self.path} is closed")
+        for row in rows:
+            if self._csv is not None:
+                self._guard(self._csv.writerow, {k: ("" if v is None else v) for k, v in row.items()})
+            else:
+                self._guard(self._fh.write, json.dumps(row, allow_nan=False) + "\n")
+            self.rows_written += 1
+        now = time.monotonic()
+        if now - self._last_flush >= self.flush_seconds:
+            self._guard(self._fh.flush)
+            self._last_flush = now
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._guard(self._fh.flush)
+
+    def close(self) -> None:
+        if self._fh is None:
+            return
+        fh, self._fh = self._fh, None
+        try:
+            fh.flush()
+        except OSError as exc:
+            raise SinkError(f"{self.fmt.upper()} output {self.path}: final flush failed ({exc.strerror or exc})") from exc
+        finally:
+            try:
+                fh.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------
+# video
+# ------------------------------------------------------------------------------------------
+MUXERS = {"mp4": "qtmux", "mov": "qtmux", "m4v": "qtmux", "mkv": "matroskamux", "avi": "avimux", "ts": "mpegtsmux"}
+
+
+def record_path(path: str | Path, container: str = "mp4") -> Path:
+    """The recording path with a container suffix added when it has none."""
+    p = Path(path)
+    return p if p.suffix else p.with_suffix("." + container.lstrip("."))
+
+
+def segment_path(base: str | Path, index: int) -> Path:
+    """`OUT.mp4`, segment 3 -> `OUT_003.mp4` (sorted by name = sorted by time)."""
+    if index < 0:
+        raise ValueError(f"segment index must be >= 0, got {index}")
+    b = Path(base)
+    return b.with_name(f"{b.stem}_{index:03d}{b.suffix}")
+
+
+def gstreamer_writer_pipeline(
+    path: str | Path, encoder: str = "nvv4l2h264enc", bitrate_kbps: int = 8000, container: str | None = None
+) -> str:
+    """A GStreamer pipeline string for `cv2.VideoWriter(..., cv2.CAP_GSTREAMER, ...)`.
+
+    Jetson's hardware encoders (`nvv4l2h264enc`, `nvv4l2h265enc`) take NV12 in NVMM memory, so
+    BGR frames from `appsrc` go through `videoconvert` (BGR -> BGRx) and `nvvidconv` (-> NVMM
+    NV12); their `bitrate` is in bit/s and `insert-sps-pps=true` repeats the stream headers so
+    a segment or a cut stream is decodable from any IDR frame. Other encoders (e.g. `x264enc`,
+    bitrate in kbit/s) get `videoconvert` to I420. The muxer follows the file suffix (qtmux for
+    .mp4/.mov, matroskamux for .mkv — an .mkv stays playable even when the writer is killed).
+    """
+    p = Path(path)
+    ext = (container or p.suffix.lstrip(".") or "mp4").lower()
+    if ext not in MUXERS:
+        raise ValueError(f"recording {p}: no GStreamer muxer for container {ext!r}; use one of {sorted(MUXERS)}")
+    mux = MUXERS[ext]
+    parse = "h265parse" if "265" in encoder else "h264parse"
+    if encoder.startswith("nvv4l2"):
+        head = (
+            "appsrc ! video/x-raw, format=(string)BGR ! videoconvert ! video/x-raw, format=(string)BGRx ! "
+            "nvvidconv ! video/x-raw(memory:NVMM), format=(string)NV12 ! "
+            f"{encoder} bitrate={int(bitrate_kbps) * 1000} insert-sps-pps=true"
+        )
+    elif encoder == "x264enc":
+        head = (
+            "appsrc ! video/x-raw, format=(string)BGR ! videoconvert ! video/x-raw, format=(string)I420 ! "
+            f"x264enc bitrate={int(bitrate_kbps)} speed-preset=ultrafast tune=zerolatency"
+        )
+    else:
+        head = f"appsrc ! video/x-raw, format=(string)BGR ! videoconvert ! {encoder}"
+    location = str(p).replace('"', '\\"')
+    return f'{head} ! {parse} ! {mux} ! filesink location="{location}"'
+
+
+def _gstreamer_available() -> bool:
+    import cv2
+
+    return "GStreamer:                   YES" in cv2.getBuildInformation()
+
+
+class VideoRecorder:
+    """Annotated-video writer: opened lazily at the first frame's size, optionally segmented.
+
+    With `segment_seconds`, a new file starts when a frame's timestamp is that far past the
+    first frame of the current segment (`OUT_000.mp4`, `OUT_001.mp4`, ...); each finished
+    segment is closed (and so playable) at once. Frames of another size (a stream that
+    reconnected at another resolution) are resized to the file's size. Every failure is a
+    SinkError naming the file.
+    """
+
+    #: How often (frames) the free space of the recording's disk is checked.
+    DISK_CHECK_EVERY = 50
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        *,
+        codec: str = "mp4v",
+        container: str = "mp4",
+        segment_seconds: float | None = None,
+        encoder: str = "opencv",
+        gst_encoder: str = "nvv4l2h264enc",
+        bitrate_kbps: int = 8000,
+        min_free_mb: float = 64.0,
+    ) -> None:
+        if not fps or not math.isfinite(fps) or fps <= 0:
+            raise ValueError(f"recording {path}: fps must be > 0, got {fps}")
+        if len(codec) != 4:
+            raise ValueError(f"recording {path}: codec must be a 4-character FourCC, got {codec!r}")
+        if encoder not in ("opencv", "gstreamer"):
+            raise ValueError(f"recording {path}: encoder must be opencv or gstreamer, not {encoder!r}")
+        self.base = record_path(path, container)
+        self.fps = float(fps)
+        self.codec = codec
+        self.segment_seconds = segment_seconds
+        self.encoder = encoder
+        self.gst_encoder = gst_encoder
+        self.bitrate_kbps = bitrate_kbps
+        self.min_free_mb = min_free_mb
+        self.files: list[Path] = []
+        self.frames_written = 0
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+        self._segment = -1
+        self._segment_start: float | None = None
+        _prepare_path(self.base, "recording")
+
+    @property
+    def current_file(self) -> Path | None:
+        return self.files[-1] if self._writer is not None and self.files else None
+
+    def _next_path(self) -> Path:
+        if self.segment_seconds is None:
+            return self.base
+        return segment_path(self.base, self._segment + 1)
+
+    def _open(self, size: tuple[int, int]) -> None:
+        import cv2
+
+        path = self._next_path()
+        w, h = size
+        if self.encoder == "gstreamer":
+            if not _gstreamer_available():
+                raise SinkError(
+                    f"recording {path}: this OpenCV ({cv2.__version__}) has no GStreamer support; "
+                    "use JetPack's OpenCV or set record.encoder: opencv"
+                )
+            pipeline = gstreamer_writer_pipeline(path, self.gst_encoder, self.bitrate_kbps)
+            writer = cv2.VideoWriter(pipeline, cv2.CAP_GSTREAMER, 0, self.fps, (w, h), True)
+        else:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.codec), self.fps, (w, h), True)
+        if not writer.isOpened():
+            writer.release()
+            how = f"GStreamer encoder {self.gst_encoder}" if self.encoder == "gstreamer" else f"codec {self.codec}"
+            raise SinkError(f"recording {path}: cannot open for writing with {how} (path not writable or codec unavailable)")
+        self._writer = writer
+        self._size = (w, h)
+        self._segment += 1
+        self.files.append(path)
+        log.info("recording to %s (%dx%d @ %.2f fps)", path, w, h, self.fps)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.release()
+
+    def write(self, image: np.ndarray, timestamp_s: float) -> None:
+        """Append one BGR frame; rotates to the next segment when it is due."""
+        if image is None or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise SinkError(f"recording {self.base}: expected a BGR uint8 (H, W, 3) frame")
+        if (
+            self._writer is not None
+            and self.segment_seconds is not None
+            and self._segment_start is not None
+            and timestamp_s - self._segment_start >= self.segment_seconds
+        ):
+            self._close_writer()
+        if self._writer is None:
+            size = self._size or (image.shape[1], image.shape[0])
+            self._open(size)
+            self._segment_start = timestamp_s
+        if (image.shape[1], image.shape[0]) != self._size:
+            import cv2
+
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        if self.frames_written % self.DISK_CHECK_EVERY == 0:
+            self._check_disk()
+        self._writer.write(image)
+        self.frames_written += 1
+
+    def _check_disk(self) -> None:
+        path = self.files[-1] if self.files else self.base
+        try:
+            free_mb = shutil.disk_usage(path.parent).free / 1e6
+        except OSError as exc:
+            raise SinkError(f"recording {path}: its folder is gone ({exc.strerror or exc})") from exc
+        if free_mb < self.min_free_mb:
+            raise SinkError(
+                f"recording {path}: disk nearly full ({free_mb:.0f} MB free < {self.min_free_mb:.0f} MB); "
+                "recording stopped, what was written is kept"
+            )
+
+    def close(self) -> None:
+        """Finish the current file (playable afterwards)."""
+        self._close_writer()
+
+    def __enter__(self) -> "VideoRecorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
