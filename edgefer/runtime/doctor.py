@@ -31,10 +31,10 @@ def _version(dist: str) -> str:
         return NOT_INSTALLED
 
 
-def jetson_model() -> str | None:
+def jetson_model(root: Path = Path("/")) -> str | None:
     """The Jetson board name (device-tree model) or L4T release line; None when not a Jetson."""
-    dt = Path("/proc/device-tree/model")
-    release = Path("/etc/nv_tegra_release")
+    dt = root / "proc" / "device-tree" / "model"
+    release = root / "etc" / "nv_tegra_release"
     model = None
     if dt.is_file():
         text = dt.read_bytes().decode(errors="replace").strip("\0 \n")
@@ -46,22 +46,23 @@ def jetson_model() -> str | None:
     return model
 
 
+def build_flag(build_info: str, name: str) -> bool:
+    """`NAME: YES ...` in `cv2.getBuildInformation()` (FFMPEG, GStreamer, NVIDIA CUDA)."""
+    m = re.search(rf"^\s*{re.escape(name)}:\s*(YES|NO)", build_info, re.IGNORECASE | re.MULTILINE)
+    return bool(m and m.group(1).upper() == "YES")
+
+
 def opencv_info() -> dict[str, Any]:
     try:
         import cv2
     except ImportError:
         return {"version": NOT_INSTALLED}
     info = cv2.getBuildInformation()
-
-    def flag(name: str) -> bool:
-        m = re.search(rf"^\s*{name}:\s*(YES|NO)", info, re.IGNORECASE | re.MULTILINE)
-        return bool(m and m.group(1).upper() == "YES")
-
     return {
         "version": cv2.__version__,
-        "ffmpeg": flag("FFMPEG"),
-        "gstreamer": flag("GStreamer"),
-        "cuda": flag("NVIDIA CUDA"),
+        "ffmpeg": build_flag(info, "FFMPEG"),
+        "gstreamer": build_flag(info, "GStreamer"),
+        "cuda": build_flag(info, "NVIDIA CUDA"),
     }
 
 
