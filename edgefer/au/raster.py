@@ -1,23 +1,28 @@
 """The Numba AU-map rasteriser: landmarks + expression -> soft AU map (and Ekman mask), fast.
 
-Blob profile (the decision method.md leaves open): a *softened ellipse*. For a pixel at signed
-distance d from an ellipse's boundary (negative inside), the blob value is the logistic
-1 / (1 + exp(d / s)): 1 well inside, exactly 0.5 on the boundary, 0 far outside. The edge scale is
-s = min(`EDGE` * IOD, min(semi-axes) / `MIN_EDGES_INSIDE`): a soft edge whose width scales with the
-face (like the reference's filled ellipses blurred at 1/8 resolution, method.md §2.1), narrowed for
-thin shapes so that every blob still peaks near 1 (the reference's small eye ellipses lost their peak,
-an artefact not worth keeping). d is the first-order distance (q - 1) / |grad q| of the normalised
-elliptic radius q, exact on the axes and for circles. Values with d > `CUTOFF` * s (< 3.4e-4) are
-dropped, which bounds the work per shape to the ellipse's box. The AU blobs are combined by pixel-wise max and min-max normalised to [0, 1]
-(method.md §2.2-2.3). Because the profile is 0.5 on the boundary, the Ekman mask (the union of the
-ellipse interiors) is exactly the set of pixels where some blob is >= 0.5.
+Blob profile (the decision method.md leaves open): a *softened ellipse* with compact support. For a
+pixel at signed distance d from an ellipse's boundary (negative inside), the blob value is the
+smoothstep S(x) = x^2 (3 - 2x) of x = clamp((w - d) / (2w), 0, 1): exactly 1 for d <= -w, exactly 0
+for d >= w, exactly 0.5 on the boundary, smooth (C1) in between. The edge half-width is
+w = min(`EDGE` * IOD, min(semi-axes)): a ramp that scales with the face, 0.3 IOD wide (about 24 px at
+224x224 with IOD ~ 78 px, like the reference's filled ellipses blurred at 1/8 resolution, method.md
+§2.1), narrowed for thin shapes so that every blob still reaches exactly 1 at its centre (the
+reference's small eye ellipses lost their peak in the blur; an artefact not worth keeping).
+
+d is the first-order distance (q - 1) / |grad q| of the normalised elliptic radius q (exact on the
+axes and for circles). Outside the ellipse it is raised to at least (q - 1) * min(a, b): both are
+lower bounds of the true distance (q is a convex norm), the second much closer far from a thin
+ellipse, and together they confine a blob to the ellipse scaled by 1 + w / min(a, b), which bounds the
+work per shape. The AU blobs are combined by pixel-wise max and min-max normalised to [0, 1]
+(method.md §2.2-2.3). Because every blob is 0.5 on its boundary, the Ekman mask (the union of the
+ellipse interiors) is exactly the set of pixels where the unnormalised map is >= 0.5.
 
 "No map" (the functions return False / valid=False): neutral, non-finite landmarks, a degenerate face
 (eye centres coincide), no pixel centre inside any ellipse (all shapes outside the image), or a map
 with no contrast (max - min below 1e-6, e.g. a crop that lies entirely inside one region).
 
 The kernels compile lazily on first call (`cache=True` keeps the machine code on disk, so later
-processes load it in milliseconds); importing this module does not compile anything. They are
+processes load it in well under a second); importing this module compiles nothing. They are
 single-threaded on purpose: training calls them inside DataLoader workers, which already use the
 cores.
 """
@@ -34,14 +39,8 @@ from edgefer.au.mesh import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
 from edgefer.au.regions import AU_BY_NUMBER, Group, Shape
 from edgefer.classes import NUM_CLASSES
 
-#: Logistic edge scale, in IOD units (about 4.7 px at 224x224, 1 px on a 48x48 FER2013 crop).
-EDGE = 0.06
-#: Blob support: distances beyond CUTOFF * EDGE * IOD outside the ellipse count as zero.
-CUTOFF = 8.0
-#: A shape's edge scale is at most its smaller semi-axis / this, so even a thin eye ellipse reaches
-#: >= 0.95 at its centre (the reference's small ellipses lost their peak, method.md §2.1).
-MIN_EDGES_INSIDE = 3.0
-_MIN_EDGES_INSIDE = MIN_EDGES_INSIDE
+#: Half-width of a blob's soft edge, in IOD units (about 12 px at 224x224, 2.5 px on a 48x48 crop).
+EDGE = 0.15
 #: Maps whose max - min is below this carry no spatial cue and are reported as "no map".
 MIN_CONTRAST = 1e-6
 
@@ -128,25 +127,27 @@ def _span(lm, g_idx, g_w, ga, gb, dx, dy):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw_ellipse(dist, mask, cx, cy, a, b, c, s, edge, cutoff):  # pragma: no cover - compiled
-    """Min-composite one ellipse's signed boundary distance in edge units, d / edge, into `dist`
-    (within `cutoff` of it) and OR its interior into `mask` (if it has rows). Returns the number of
-    pixel centres inside.
+def _draw_ellipse(dist, mask, cx, cy, a, b, c, s, edge):  # pragma: no cover - compiled
+    """Min-composite one ellipse's signed boundary distance in edge units, t = d / edge, into `dist`
+    wherever t < 1 (its support), and OR its interior into `mask` (if it has rows). Returns the number
+    of pixel centres inside the ellipse.
 
-    Keeping the smallest d / edge instead of the largest blob value gives the same max of blobs (the
-    logistic is monotone) with one exp per pixel at the end instead of one per shape and pixel."""
+    Keeping the smallest t instead of the largest blob value gives the same max of blobs (the profile
+    is monotone in t) with one profile evaluation per pixel at the end instead of one per shape."""
     h, w = dist.shape
-    reach = cutoff * edge
     inv_edge = 1.0 / edge
-    hx = math.sqrt((a * c) ** 2 + (b * s) ** 2) + reach
-    hy = math.sqrt((a * s) ** 2 + (b * c) ** 2) + reach
+    inner = min(a, b)
+    # Support: the ellipse scaled by q_max. Beyond it, d >= (q - 1) * min(a, b) > edge.
+    q_max = 1.0 + edge / inner
+    q2_max = q_max * q_max
+    hx = q_max * math.sqrt((a * c) ** 2 + (b * s) ** 2)
+    hy = q_max * math.sqrt((a * s) ** 2 + (b * c) ** 2)
     j0 = max(0, int(math.floor(cx - hx - 0.5)))
     j1 = min(w, int(math.ceil(cx + hx - 0.5)) + 1)
     i0 = max(0, int(math.floor(cy - hy - 0.5)))
     i1 = min(h, int(math.ceil(cy + hy - 0.5)) + 1)
     ia2 = 1.0 / (a * a)
     ib2 = 1.0 / (b * b)
-    inner = -min(a, b)
     do_mask = mask.shape[0] > 0
     inside = 0
     for i in range(i0, i1):
@@ -156,17 +157,21 @@ def _draw_ellipse(dist, mask, cx, cy, a, b, c, s, edge, cutoff):  # pragma: no c
             u = px * c + py * s
             v = py * c - px * s
             q2 = u * u * ia2 + v * v * ib2
+            if q2 >= q2_max:
+                continue
             if q2 <= 1.0:
                 inside += 1
                 if do_mask:
                     mask[i, j] = True
             q = math.sqrt(q2)
             if q < 1e-12:
-                d = inner
+                d = -inner
             else:
                 gu = u * ia2
                 gv = v * ib2
                 d = (q - 1.0) * q / math.sqrt(gu * gu + gv * gv)
+                if q > 1.0:
+                    d = max(d, (q - 1.0) * inner)
             t = d * inv_edge
             if t < dist[i, j]:
                 dist[i, j] = t
@@ -174,7 +179,7 @@ def _draw_ellipse(dist, mask, cx, cy, a, b, c, s, edge, cutoff):  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def _render(lm, shape_ids, n_shapes, g_idx, g_w, s_int, s_flt, edge_iod, cutoff, min_contrast,
+def _render(lm, shape_ids, n_shapes, g_idx, g_w, s_int, s_flt, edge_iod, min_contrast,
             out, mask):  # pragma: no cover - compiled
     """Render one face into `out` ((h, w) float32, overwritten) and `mask` ((h, w) bool or (0, 0)).
     Returns True when a map was made (then `out` is normalised to [0, 1])."""
@@ -206,8 +211,7 @@ def _render(lm, shape_ids, n_shapes, g_idx, g_w, s_int, s_flt, edge_iod, cutoff,
         if s_int[sh, 3] >= 0:
             ext = s_flt[sh, 3] * _span(lm, g_idx, g_w, s_int[sh, 3], s_int[sh, 4], -s, c) + s_flt[sh, 5] * iod
             b = max(b, ext)
-        edge = min(edge_iod * iod, min(a, b) / _MIN_EDGES_INSIDE)
-        inside += _draw_ellipse(out, mask, cx, cy, a, b, c, s, edge, cutoff)
+        inside += _draw_ellipse(out, mask, cx, cy, a, b, c, s, min(edge_iod * iod, a, b))
     if inside == 0:
         return False
     lo = np.inf
@@ -215,7 +219,13 @@ def _render(lm, shape_ids, n_shapes, g_idx, g_w, s_int, s_flt, edge_iod, cutoff,
     for i in range(h):
         for j in range(w):
             t = out[i, j]
-            v = 0.0 if t > cutoff else 1.0 / (1.0 + math.exp(t))
+            if t >= 1.0:
+                v = 0.0
+            elif t <= -1.0:
+                v = 1.0
+            else:
+                x = 0.5 * (1.0 - t)
+                v = x * x * (3.0 - 2.0 * x)
             out[i, j] = v
             if v < lo:
                 lo = v
@@ -231,16 +241,16 @@ def _render(lm, shape_ids, n_shapes, g_idx, g_w, s_int, s_flt, edge_iod, cutoff,
 
 
 @numba.njit(cache=True, nogil=True)
-def _render_batch(lms, exprs, e_shapes, e_count, g_idx, g_w, s_int, s_flt, edge_iod, cutoff,
-                  min_contrast, out, valid):  # pragma: no cover - compiled
+def _render_batch(lms, exprs, e_shapes, e_count, g_idx, g_w, s_int, s_flt, edge_iod, min_contrast,
+                  out, valid):  # pragma: no cover - compiled
     no_mask = np.zeros((0, 0), dtype=np.bool_)
     n_expr = e_count.shape[0]
     for n in range(lms.shape[0]):
         e = exprs[n]
         ok = False
         if 0 <= e < n_expr:
-            ok = _render(lms[n], e_shapes[e], e_count[e], g_idx, g_w, s_int, s_flt, edge_iod, cutoff,
-                         min_contrast, out[n], no_mask)
+            ok = _render(lms[n], e_shapes[e], e_count[e], g_idx, g_w, s_int, s_flt, edge_iod, min_contrast,
+                         out[n], no_mask)
         if not ok:
             out[n, :, :] = 0.0
         valid[n] = ok
@@ -254,7 +264,7 @@ def render(pts: np.ndarray, expression: int, size: tuple[int, int], with_mask: b
     out = np.zeros((h, w), dtype=np.float32)
     mask = np.zeros((h, w) if with_mask else (0, 0), dtype=np.bool_)
     ok = _render(pts, t.e_shapes[expression], t.e_count[expression], t.g_idx, t.g_w, t.s_int, t.s_flt,
-                 EDGE, CUTOFF, MIN_CONTRAST, out, mask)
+                 EDGE, MIN_CONTRAST, out, mask)
     if not ok:
         return None, None
     return out, (mask if with_mask else None)
@@ -268,6 +278,6 @@ def render_batch(lms: np.ndarray, exprs: np.ndarray, size: tuple[int, int]) -> t
     n = lms.shape[0]
     out = np.zeros((n, h, w), dtype=np.float32)
     valid = np.zeros(n, dtype=np.bool_)
-    _render_batch(lms, exprs, t.e_shapes, t.e_count, t.g_idx, t.g_w, t.s_int, t.s_flt, EDGE, CUTOFF,
-                  MIN_CONTRAST, out, valid)
+    _render_batch(lms, exprs, t.e_shapes, t.e_count, t.g_idx, t.g_w, t.s_int, t.s_flt, EDGE, MIN_CONTRAST,
+                  out, valid)
     return out, valid
