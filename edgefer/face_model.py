@@ -118,7 +118,13 @@ def download_face_model(dest: Path | None = None, url: str | None = None) -> Pat
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             while block := resp.read(1 << 20):
                 out.write(block)
-        verify_face_model(tmp)
+        actual = sha256_of(tmp)
+        if actual != FACE_MODEL_SHA256:
+            raise FaceModelError(
+                f"{dest}: the file downloaded from {url} has sha256 {actual}, expected "
+                f"{FACE_MODEL_SHA256} (sha256 mismatch: a proxy or captive portal answered, or Google "
+                f"changed the file); nothing was saved. {_where_to_put_it()[0].upper()}{_where_to_put_it()[1:]}"
+            )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         tmp.unlink(missing_ok=True)

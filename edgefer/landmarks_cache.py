@@ -4,7 +4,7 @@ Training draws AU maps from landmarks of the exact stored images (method.md §3)
 every epoch, so they are computed once, offline, and read back in well under a second.
 
 Layout of a cache folder:
-- `shard-<time>-<pid>-<n>.npz`: up to `SHARD_SIZE` entries each, arrays `relpaths` (unicode),
+- `shard-<time ns>-<pid>-<n>.npz`: up to `SHARD_SIZE` entries each, arrays `relpaths` (unicode),
   `landmarks` (N, 478, 2) float16 and `status` (N,) int8. A shard is written to a temp name and
   renamed, so a killed run keeps every finished shard and never leaves a half-written one; a re-run
   computes only what no shard holds yet (resumable). Shard names are unique per process, so two
@@ -179,14 +179,16 @@ def list_images(data_dir: str | Path) -> list[str]:
 class _ShardWriter:
     """Buffers results and writes them as shards (temp file, fsync, rename)."""
 
-    def __init__(self, root: Path, shard_size: int = SHARD_SIZE):
+    def __init__(self, root: Path, shard_size: int | None = None):
         self.root = root
-        self.shard_size = shard_size
+        self.shard_size = shard_size or SHARD_SIZE
         self._paths: list[str] = []
         self._marks: list[np.ndarray] = []
         self._status: list[int] = []
         self._count = 0
-        self._stamp = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+        # Nanosecond start time + pid: unique per run even for two runs in one process and second,
+        # and name order is run order (later duplicates win when the cache is opened).
+        self._stamp = f"{time.time_ns():020d}-{os.getpid()}"
 
     def add(self, relpath: str, landmarks: np.ndarray | None, status: int) -> None:
         self._paths.append(relpath)
@@ -201,6 +203,9 @@ class _ShardWriter:
         if not self._paths:
             return
         name = self.root / f"shard-{self._stamp}-{self._count:05d}.npz"
+        while name.exists():  # never overwrite a finished shard
+            self._count += 1
+            name = self.root / f"shard-{self._stamp}-{self._count:05d}.npz"
         fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -212,6 +217,7 @@ class _ShardWriter:
                 )
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is read by other users' training runs
             os.replace(tmp, name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
