@@ -316,13 +316,19 @@ def draw_face(image: np.ndarray, pred: FacePrediction, bars: bool = True) -> Non
     b = pred.face.box
     x0, y0 = int(round(b.x)), int(round(b.y))
     x1, y1 = int(round(b.x + b.w)), int(round(b.y + b.h))
-    line = max(10, H // 45)
+    line = max(12, H // 32)
     scale = line / 26.0
     thick = 1 if H < 720 else 2
     cv2.rectangle(image, (x0, y0), (x1, y1), color, thick + 1, cv2.LINE_AA)
+    # label on a filled tag in the track's colour, text black or white for contrast
     label = f"#{pred.face.track_id} {EXPRESSIONS[pred.label_index]} {pred.confidence:.0%}"
-    ty = y0 - 6 if y0 - 6 > line else min(y1 + line + 4, H - 4)
-    _text(image, label, (max(x0, 2), ty), scale * 1.1, color, thick)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale * 1.1, thick)
+    tag_h = th + base + 6
+    ty0 = y0 - tag_h if y0 - tag_h >= 0 else min(y1, H - tag_h)
+    tx0 = min(max(x0, 0), max(W - tw - 8, 0))
+    cv2.rectangle(image, (tx0, ty0), (tx0 + tw + 8, ty0 + tag_h), color, -1)
+    ink = (0, 0, 0) if (0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]) > 140 else (255, 255, 255)
+    cv2.putText(image, label, (tx0 + 4, ty0 + th + 3), cv2.FONT_HERSHEY_SIMPLEX, scale * 1.1, ink, thick, cv2.LINE_AA)
     if not bars:
         return
     bar_w = max(40, W // 12)
@@ -345,9 +351,14 @@ def draw_face(image: np.ndarray, pred: FacePrediction, bars: bool = True) -> Non
 
 def draw_status(image: np.ndarray, text: str) -> None:
     """The FPS/status readout in the top-left corner."""
-    H = image.shape[0]
+    H, W = image.shape[:2]
     line = max(12, H // 30)
-    _text(image, text, (8, line + 4), line / 26.0, (255, 255, 255), 1 if H < 720 else 2)
+    scale = line / 26.0
+    thick = 1 if H < 720 else 2
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    roi = image[0 : min(th + base + 8, H), 0 : min(tw + 12, W)]
+    roi //= 4  # dark backdrop: readable over any video
+    cv2.putText(image, text, (6, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def render_frame(

@@ -104,6 +104,7 @@ class Pipeline:
         rp = self.settings.record.path
         self._recording: Path | None = record_path(rp, self.settings.record.container) if rp else None
         self._recorder: VideoRecorder | None = None
+        self._rec_target: Path | None = None  # recording asked for, opened at the next frame
         self._rec_files: list[str] = []
         self._rows: RowWriter | None = None
         self._rows_path: Path | None = None
@@ -686,8 +687,9 @@ class Pipeline:
             except IndexError:
                 return
             self._close_recorder()
-            if action == "start" and path is not None:
-                self._open_recorder(path)
+            # The file is opened at the next frame (its size and the source's frame rate are
+            # known by then); an unwritable path is reported at that moment.
+            self._rec_target = path if action == "start" else None
             done.set()
 
     def _open_recorder(self, path: Path) -> None:
@@ -728,6 +730,9 @@ class Pipeline:
             self._emit("status", "record", f"saved {rec.frames_written} frame(s) to {', '.join(str(f) for f in rec.files)}")
 
     def _write_video(self, result: FrameResult) -> None:
+        if self._recorder is None and self._rec_target is not None:
+            target, self._rec_target = self._rec_target, None
+            self._open_recorder(target)
         rec = self._recorder
         if rec is None or result.annotated is None:
             return
