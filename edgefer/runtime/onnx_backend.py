@@ -76,6 +76,9 @@ def open_session(path: Path, providers: list[Any], threads: int | None = None) -
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = int(threads)
+    # No busy-waiting between calls: the classifier shares the CPU with MediaPipe, the renderer and
+    # the UI, and spinning ORT threads would steal their time for a few-microsecond gain.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
