@@ -42,6 +42,12 @@ def grab_window(window: Any, path: Path) -> dict[str, Any]:
     from PyQt6.QtCore import QPoint
     from PyQt6.QtGui import QGuiApplication
 
+    # Paint the newest frame now and let the window system catch up, so the pixels grabbed are
+    # those of the frame named in the JSON.
+    QGuiApplication.processEvents()
+    window.video.repaint()
+    QGuiApplication.sync()
+    result = window.last_result
     screen = window.screen()
     pixmap = screen.grabWindow(int(window.winId()))
     path = Path(path)
@@ -52,7 +58,6 @@ def grab_window(window: Any, path: Path) -> dict[str, Any]:
     video = window.video
     rect = video.video_rect()
     top_left = video.mapTo(window, rect.topLeft()) if not rect.isEmpty() else QPoint()
-    result = window.last_result
     info = {
         "png": str(path),
         "qt_platform": QGuiApplication.platformName(),

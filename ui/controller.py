@@ -1,5 +1,12 @@
 """The window's handle on `edgefer.pipeline.runner.Pipeline`: lifecycle, thread hand-over, faults.
 
+Starting a pipeline loads the model and MediaPipe (about 2 s on a small CPU) and stopping one
+drains its queues and closes the recording (up to its timeout when a camera or stream stalls).
+Neither may run on the GUI thread, or the window would freeze. So lifecycle operations (start,
+stop, the clean-up after the end of a file) run one after another on a single control thread,
+and report back through Qt signals; each carries the "generation" it belongs to, so the report of
+an operation the user has already superseded (Stop pressed while starting) is ignored.
+
 The pipeline calls `on_result` / `on_event` from its own threads. Qt widgets may only be touched
 from the GUI thread, so the callbacks do three cheap things and return: record the faces'
 probabilities in the history (every frame, so the trend plot misses nothing), put the result in a
@@ -12,6 +19,7 @@ pending, so the event queue cannot grow and the window never shows stale video.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +90,12 @@ def default_pipeline_factory(request: RunRequest, on_result: Callable, on_event:
 
 
 class PipelineController(QObject):
-    """Starts, stops and steers one pipeline at a time; all methods are called from the GUI thread.
+    """Starts, stops and steers one pipeline at a time. Public methods are for the GUI thread.
 
     Signals: `frameReady()` when a new result waits in `mailbox`; `pipelineEvent(object)` with each
-    PipelineEvent; `stateChanged(str)` "stopped" | "running" | "paused" | "finished";
-    `recordingChanged(object)` with the recording Path or None; `failed(str)` when the pipeline
-    could not be built or started (bad source, bad model file).
+    PipelineEvent; `stateChanged(str)`: "starting" | "running" | "paused" | "stopping" | "stopped"
+    | "finished"; `recordingChanged(object)` with the recording Path or None; `failed(str)` when the
+    pipeline could not be built or started (bad source, bad model file).
     """
 
     frameReady = pyqtSignal()
@@ -95,7 +103,10 @@ class PipelineController(QObject):
     stateChanged = pyqtSignal(str)
     recordingChanged = pyqtSignal(object)
     failed = pyqtSignal(str)
-    _finishedFromThread = pyqtSignal()
+    _workerState = pyqtSignal(int, str)
+    _workerFailed = pyqtSignal(int, str)
+
+    ACTIVE = ("starting", "running", "paused")
 
     def __init__(self, history: HistoryStore, factory: Callable[..., Any] = default_pipeline_factory,
                  parent: QObject | None = None) -> None:
@@ -103,16 +114,57 @@ class PipelineController(QObject):
         self.history = history
         self.factory = factory
         self.mailbox = LatestResult()
-        self.pipeline: Any = None
         self.request: RunRequest | None = None
         self.state = "stopped"
-        self._generation = 0  # results of a pipeline that was stopped are ignored
-        self._finishedFromThread.connect(self._on_finished)
+        self._lock = threading.Lock()
+        self._pipeline: Any = None
+        self._generation = 0
+        self._live: dict[str, Any] = {}
+        self._ops: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._workerState.connect(self._on_worker_state)
+        self._workerFailed.connect(self._on_worker_failed)
+
+    @property
+    def pipeline(self) -> Any:
+        with self._lock:
+            return self._pipeline
+
+    @property
+    def running(self) -> bool:
+        """True while starting, running or paused (the Start button shows Stop)."""
+        return self.state in self.ACTIVE
+
+    # ---- the control thread -----------------------------------------------------------------
+    def _submit(self, op: Callable[[], None] | None) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work, name="edgefer-ui-control", daemon=True)
+            self._worker.start()
+        self._ops.put(op)
+
+    def _work(self) -> None:
+        while True:
+            op = self._ops.get()
+            if op is None:
+                return
+            try:
+                op()
+            except Exception:  # an op must never kill the control thread
+                log.exception("pipeline control operation failed")
+
+    def _bump(self) -> int:
+        with self._lock:
+            self._generation += 1
+            return self._generation
+
+    def _current(self, generation: int) -> bool:
+        with self._lock:
+            return generation == self._generation
 
     # ---- callbacks (pipeline threads) -------------------------------------------------------
     def _make_callbacks(self, generation: int) -> tuple[Callable, Callable]:
         def on_result(result: Any) -> None:
-            if generation != self._generation:
+            if not self._current(generation):
                 return
             try:
                 self.history.add_result(result)
@@ -122,114 +174,174 @@ class PipelineController(QObject):
                 self.frameReady.emit()
 
         def on_event(event: Any) -> None:
-            if generation != self._generation:
+            if not self._current(generation):
                 return
             self.pipelineEvent.emit(event)
             if getattr(event, "kind", "") == "finished":
-                self._finishedFromThread.emit()
+                self._submit(lambda: self._do_finish(generation))
 
         return on_result, on_event
 
     # ---- lifecycle (GUI thread) -------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.pipeline is not None and self.state in ("running", "paused")
+    def start(self, request: RunRequest) -> None:
+        """Stop whatever runs, then build and start a pipeline for `request` (in the background).
 
-    def start(self, request: RunRequest) -> bool:
-        """Stop whatever runs, then build and start a pipeline for `request`. False on failure."""
-        self.stop()
-        self._generation += 1
+        The outcome arrives as `stateChanged("running")` or `failed(message)`.
+        """
+        generation = self._bump()
+        self.request = request
         self.history.clear()
         self.mailbox.take()
-        on_result, on_event = self._make_callbacks(self._generation)
+        with self._lock:
+            self._live.update(heatmap=(request.heatmap, request.opacity), smoothing=request.smoothing,
+                              max_faces=request.max_faces)
+        self._set_state("starting")
+        self._submit(lambda: self._do_start(request, generation))
+
+    def stop(self) -> None:
+        """Stop in the background; the pipeline closes its sinks, so a recording is finalised."""
+        if self.state in ("stopped", "finished"):
+            return
+        generation = self._bump()
+        self._set_state("stopping")
+        self._submit(lambda: self._do_stop(generation))
+
+    def shutdown(self, timeout: float = 20.0) -> bool:
+        """Stop and wait (closing the window): True when everything stopped within `timeout`."""
+        generation = self._bump()
+        self._submit(lambda: self._do_stop(generation))
+        self._submit(None)
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            if worker.is_alive():
+                log.error("the pipeline did not stop within %.0f s", timeout)
+                return False
+        self._worker = None
+        self.state = "stopped"
+        return True
+
+    # ---- operations (control thread) --------------------------------------------------------
+    def _do_start(self, request: RunRequest, generation: int) -> None:
+        self._stop_current()
+        if not self._current(generation):
+            return  # superseded while waiting in the queue
+        on_result, on_event = self._make_callbacks(generation)
         try:
             pipeline = self.factory(request, on_result, on_event)
             pipeline.start()
-        except Exception as exc:  # bad source/model: tell the user in the window, keep running
+        except Exception as exc:  # bad source/model: shown in the window, the app goes on
             log.warning("cannot start the pipeline on %s: %s", request.source, exc)
-            self.pipeline = None
-            self._set_state("stopped")
-            self.failed.emit(f"Cannot start on {request.source}: {exc}")
-            return False
-        self.pipeline = pipeline
-        self.request = request
-        self._set_state("running")
-        return True
+            self._workerFailed.emit(generation, f"Cannot start on {request.source}: {exc}")
+            return
+        with self._lock:
+            stale = generation != self._generation
+            if not stale:
+                self._pipeline = pipeline
+                live = dict(self._live)
+        if stale:
+            pipeline.stop()
+            return
+        try:
+            pipeline.set_heatmap(*live["heatmap"])
+            pipeline.set_smoothing(live["smoothing"])
+            pipeline.set_max_faces(live["max_faces"])
+        except (ValueError, KeyError) as exc:
+            log.warning("cannot apply the live settings: %s", exc)
+        self._workerState.emit(generation, "running")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the pipeline; it closes its sinks, so any recording is finalised and playable."""
-        pipeline, self.pipeline = self.pipeline, None
+    def _stop_current(self) -> None:
+        with self._lock:
+            pipeline, self._pipeline = self._pipeline, None
         if pipeline is None:
             return
-        self._generation += 1
         was_recording = getattr(pipeline, "recording", None) is not None
         try:
-            pipeline.stop(timeout=timeout)
+            pipeline.stop()
         except Exception as exc:
             log.warning("error while stopping the pipeline: %s", exc)
-            self.failed.emit(f"Error while stopping: {exc}")
         if was_recording:
             self.recordingChanged.emit(None)
-        if self.state != "finished":
-            self._set_state("stopped")
 
-    def _on_finished(self) -> None:
-        """End of the file (or the source gave up): join threads, keep the last frame shown."""
-        if self.pipeline is None:
+    def _do_stop(self, generation: int) -> None:
+        self._stop_current()
+        self._workerState.emit(generation, "stopped")
+
+    def _do_finish(self, generation: int) -> None:
+        """End of the file (or the source gave up): join the threads, keep the last frame shown."""
+        if not self._current(generation):
             return
-        pipeline, self.pipeline = self.pipeline, None
-        was_recording = getattr(pipeline, "recording", None) is not None
-        try:
-            pipeline.stop(timeout=10.0)
-        except Exception as exc:
-            log.warning("error while closing the finished pipeline: %s", exc)
-        if was_recording:
-            self.recordingChanged.emit(None)
-        self._set_state("finished")
+        self._stop_current()
+        self._workerState.emit(generation, "finished")
+
+    # ---- reports (GUI thread) ---------------------------------------------------------------
+    def _on_worker_state(self, generation: int, state: str) -> None:
+        if self._current(generation):
+            self._set_state(state)
+
+    def _on_worker_failed(self, generation: int, message: str) -> None:
+        if self._current(generation):
+            self._set_state("stopped")
+            self.failed.emit(message)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
             self.stateChanged.emit(state)
 
-    # ---- live controls ----------------------------------------------------------------------
+    # ---- live controls (GUI thread; the pipeline's setters are thread-safe) -----------------
     def set_paused(self, paused: bool) -> None:
-        if self.pipeline is None:
+        pipeline = self.pipeline
+        if pipeline is None or self.state not in ("running", "paused"):
             return
         if paused:
-            self.pipeline.pause()
+            pipeline.pause()
             self._set_state("paused")
         else:
-            self.pipeline.resume()
+            pipeline.resume()
             self._set_state("running")
 
     def start_recording(self, path: Path) -> None:
-        if self.pipeline is None:
+        pipeline = self.pipeline
+        if pipeline is None:
             raise RuntimeError("start the video before recording")
-        self.pipeline.start_recording(path)
+        pipeline.start_recording(path)
         self.recordingChanged.emit(Path(path))
 
     def stop_recording(self) -> None:
-        if self.pipeline is None:
+        """Finish the recording; the pipeline returns once the file is closed and playable."""
+        pipeline = self.pipeline
+        if pipeline is None:
             return
-        self.pipeline.stop_recording()
+        pipeline.stop_recording()
         self.recordingChanged.emit(None)
 
     @property
     def recording(self) -> Path | None:
-        return getattr(self.pipeline, "recording", None) if self.pipeline is not None else None
+        pipeline = self.pipeline
+        return getattr(pipeline, "recording", None) if pipeline is not None else None
 
     def set_heatmap(self, mode: str, opacity: float) -> None:
-        if self.pipeline is not None:
-            self.pipeline.set_heatmap(mode, opacity)
+        with self._lock:
+            self._live["heatmap"] = (mode, opacity)
+            pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.set_heatmap(mode, opacity)
 
     def set_smoothing(self, strength: float) -> None:
-        if self.pipeline is not None:
-            self.pipeline.set_smoothing(strength)
+        with self._lock:
+            self._live["smoothing"] = strength
+            pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.set_smoothing(strength)
 
     def set_max_faces(self, n: int) -> None:
-        if self.pipeline is not None:
-            self.pipeline.set_max_faces(n)
+        with self._lock:
+            self._live["max_faces"] = n
+            pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.set_max_faces(n)
 
     def stats(self) -> Any:
-        return self.pipeline.stats() if self.pipeline is not None else None
+        pipeline = self.pipeline
+        return pipeline.stats() if pipeline is not None else None

@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self._record_started: float | None = None
         self._record_elapsed = 0.0
         self._last_stats: Any = None
+        self._shown_state = ""
 
         self._build_central()
         self._build_actions()
@@ -243,7 +244,7 @@ class MainWindow(QMainWindow):
         self.max_faces_spin.setRange(1, MAX_FACES_LIMIT)
         self.max_faces_spin.setValue(self.prefs.max_faces)
         form.addRow("Max faces", self.max_faces_spin)
-        self.model_edit = QLineEdit(self.prefs.model)
+        self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("shipped default model")
         self.model_edit.setReadOnly(True)
         self.model_button = QToolButton()
@@ -253,6 +254,7 @@ class MainWindow(QMainWindow):
         self.model_reset.setText("\u21BA")
         self.model_reset.setToolTip("Use the shipped default model")
         form.addRow("Model", self._row(self.model_edit, self.model_button, self.model_reset))
+        self._show_model(self.prefs.model)
         self.output_edit = QLineEdit(self.prefs.output_dir)
         self.output_edit.setToolTip("Folder for recordings and snapshots")
         self.output_button = QToolButton()
@@ -302,7 +304,7 @@ class MainWindow(QMainWindow):
         c.pipelineEvent.connect(self._on_event)
         c.stateChanged.connect(lambda _s: self._sync_controls())
         c.recordingChanged.connect(self._on_recording_changed)
-        c.failed.connect(lambda msg: self.show_fault("error", "pipeline", msg))
+        c.failed.connect(self._on_start_failed)
         self.act_open.triggered.connect(self.choose_file)
         self.act_start.triggered.connect(self.toggle_start)
         self.act_pause.toggled.connect(self.set_paused)
@@ -373,7 +375,11 @@ class MainWindow(QMainWindow):
             self.start_from_field()
 
     def start_source(self, source: str) -> bool:
-        """Start (or restart) on `source`; problems appear in the window, never as a crash."""
+        """Start (or restart) on `source` in the background; problems appear in the window.
+
+        Returns False when the request was refused at once (empty source, missing file); a
+        failure while loading the model or opening the source arrives later as a banner.
+        """
         source = source.strip()
         if not source:
             self.show_fault("warning", "source", "Choose a source first: a camera, a video file or a stream URL.")
@@ -399,36 +405,33 @@ class MainWindow(QMainWindow):
             loop=self.loop,
         )
         self._stop_record_clock()
-        ok = self.controller.start(request)
-        if ok:
-            self.prefs.source = source
-            self.prefs.remember_source(source)
-            self._completer.model().setStringList(self.prefs.recent_sources)  # type: ignore[union-attr]
-            self.statusBar().showMessage(f"Playing {source}", 4000)
-        else:
-            self.video.clear("Could not start. See the message above.")
+        self.controller.start(request)
+        self.prefs.source = source
+        self.prefs.remember_source(source)
+        self._completer.model().setStringList(self.prefs.recent_sources)  # type: ignore[union-attr]
+        self.statusBar().showMessage(f"Opening {source}\u2026", 4000)
         self._sync_controls()
-        return ok
+        return True
+
+    def _on_start_failed(self, message: str) -> None:
+        self.show_fault("error", "pipeline", message)
+        self.video.clear("Could not start. See the message above.")
 
     def stop(self) -> None:
         self.controller.stop()
         self._stop_record_clock()
-        self.statusBar().showMessage("Stopped", 3000)
         self._sync_controls()
 
     def set_paused(self, paused: bool) -> None:
-        if not self.controller.running:
-            if paused:
-                self.act_pause.setChecked(False)
-            return
-        self.controller.set_paused(paused)
-        if self._record_started is not None or self._record_elapsed:
+        """Pause or resume; the recording clock stops too (a paused recording gets no frames)."""
+        if self.controller.state in ("running", "paused"):
+            self.controller.set_paused(paused)
             if paused and self._record_started is not None:
                 self._record_elapsed += time.monotonic() - self._record_started
                 self._record_started = None
-            elif not paused and self.controller.recording is not None:
+            elif not paused and self.controller.recording is not None and self._record_started is None:
                 self._record_started = time.monotonic()
-        self.statusBar().showMessage("Paused" if paused else "Resumed", 2000)
+        self._sync_controls()
 
     # ---- recording / snapshot ---------------------------------------------------------------
     def set_recording(self, on: bool) -> None:
@@ -525,10 +528,15 @@ class MainWindow(QMainWindow):
             self.show_fault("error", "model", f"Model file not found: {path}")
             return
         self.prefs.model = path
-        self.model_edit.setText(path)
+        self._show_model(path)
         if self.controller.running:
             source = self.controller.request.source if self.controller.request else self.prefs.source
             self.start_source(source)
+
+    def _show_model(self, path: str) -> None:
+        """The file name in the field (readable in a narrow dock), the full path in the tooltip."""
+        self.model_edit.setText(Path(path).name if path else "")
+        self.model_edit.setToolTip(path or "the model shipped with edgefer")
 
     def choose_output_dir(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Save recordings and snapshots in", self.output_edit.text())
@@ -630,18 +638,25 @@ class MainWindow(QMainWindow):
             self.rec_state_label.setStyleSheet(f"color: {MUTED};")
 
     def _sync_controls(self) -> None:
-        running = self.controller.running
-        self.act_start.setText("Stop" if running else "Start")
-        self.act_start.setIcon(self.icon_stop if running else self.icon_play)
-        self.act_pause.setEnabled(running)
-        if not running and self.act_pause.isChecked():
+        state = self.controller.state
+        active = self.controller.running
+        self.act_start.setText("Stop" if active else "Start")
+        self.act_start.setIcon(self.icon_stop if active else self.icon_play)
+        self.act_start.setEnabled(state != "stopping")
+        can_steer = state in ("running", "paused")
+        self.act_pause.setEnabled(can_steer)
+        if self.act_pause.isChecked() != (state == "paused"):
             self.act_pause.blockSignals(True)
-            self.act_pause.setChecked(False)
+            self.act_pause.setChecked(state == "paused")
             self.act_pause.blockSignals(False)
-        self.act_record.setEnabled(running)
-        if self.controller.state == "finished":
-            self.statusBar().showMessage("End of video", 8000)
-        if not running:
+        self.act_record.setEnabled(can_steer)
+        message = {"starting": "Starting\u2026 (loading the model and the face tracker)",
+                   "stopping": "Stopping\u2026", "stopped": "Stopped", "finished": "End of video",
+                   "paused": "Paused"}.get(state)
+        if message and state != self._shown_state:
+            self.statusBar().showMessage(message, 0 if state in ("starting", "stopping") else 6000)
+        self._shown_state = state
+        if not can_steer:
             self.fps_label.setText("\u2013 fps")
         self._sync_record_widgets()
 
@@ -653,5 +668,5 @@ class MainWindow(QMainWindow):
             self.save_settings()
         except Exception:  # never lose a recording because settings could not be saved
             log.exception("cannot save settings to %s", self.qsettings.fileName())
-        self.controller.stop()
+        self.controller.shutdown()
         event.accept()
