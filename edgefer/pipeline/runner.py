@@ -57,6 +57,8 @@ __all__ = ["Pipeline", "PipelineError", "PipelineEvent", "PipelineSettings", "Pi
 _END = object()  # end-of-stream marker flowing through the queues
 #: Per stage, the first this-many errors are reported as events; after that every 100th.
 _ERROR_EVENTS_IN_FULL = 5
+#: Frames a reconnected live source must deliver before its reconnection backoff starts over.
+_STABLE_FRAMES = 10
 #: Frame rate used for recordings of live sources that do not report one.
 _LIVE_FALLBACK_FPS = 30.0
 
@@ -109,6 +111,8 @@ class Pipeline:
         self._rows: RowWriter | None = None
         self._rows_path: Path | None = None
         self._source_fps: float | None = None
+        self._frames_at_connect = 0  # reader frame count when the live source last (re)connected
+        self._last_attempt = 0  # reconnection attempts of the current outage
         self._spec: SourceSpec | None = None
         self._classifier: Any = None
         self._aligner: Any = None
@@ -478,7 +482,9 @@ class Pipeline:
             while not self._stop_req.is_set():
                 if self._paused.is_set():
                     if spec.is_live:
-                        reader.read()  # keep the device buffer fresh; nothing is queued
+                        # keep the device buffer fresh; nothing is queued
+                        if reader.read() is None and not self._reconnect(reader, spec):
+                            break
                     else:
                         self._stop_req.wait(0.05)
                     pace_wall = None
@@ -527,12 +533,22 @@ class Pipeline:
         return True
 
     def _reconnect(self, reader: FrameReader, spec: SourceSpec, announce: bool = True) -> bool:
-        """Reopen a lost live source with capped exponential backoff; False when given up/stopped."""
+        """Reopen a lost live source with capped exponential backoff; False when given up/stopped.
+
+        A connection that delivered fewer than `_STABLE_FRAMES` frames before dropping again does
+        not reset the backoff: a flapping stream is retried ever more slowly, not in a tight loop.
+        """
         rc = self.settings.reconnect
         reader.close()
         if announce:
             self._emit("warning", "capture", f"lost {spec.label}; reconnecting")
-        for attempt, delay in enumerate(backoff_delays(rc.initial_delay_s, rc.max_delay_s), start=1):
+        stable = reader.counters.frames - self._frames_at_connect >= _STABLE_FRAMES
+        first = 1 if stable else self._last_attempt + 1
+        delays = backoff_delays(rc.initial_delay_s, rc.max_delay_s)
+        for _ in range(first - 1):
+            next(delays)
+        for attempt, delay in enumerate(delays, start=first):
+            self._last_attempt = attempt
             if rc.max_attempts is not None and attempt > rc.max_attempts:
                 self._emit("error", "capture", f"gave up on {spec.label} after {rc.max_attempts} reconnection attempts")
                 return False
@@ -545,6 +561,7 @@ class Pipeline:
                 log.info("reconnect attempt %d failed: %s", attempt, exc)
                 continue
             self._stats.count("reconnects")
+            self._frames_at_connect = reader.counters.frames
             self._source_fps = reader.fps or self._source_fps
             self._emit("status", "capture", f"reconnected to {spec.label}")
             return True
