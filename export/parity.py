@@ -62,8 +62,8 @@ class ParityReport:
             verdict = "within fp32 tolerances" if self.passed else "outside fp32 tolerances (reported only)"
         return (
             f"{self.label} on {self.n} real crops: {verdict} "
-            f"(max |prob diff| {self.max_prob_diff:.2e} <= {self.prob_tol:.0e}; attention cosine min "
-            f"{self.min_attention_cos:.6f} / mean {self.mean_attention_cos:.6f} >= {self.cos_min}{cam}; "
+            f"(max |prob diff| {self.max_prob_diff:.2e}, limit {self.prob_tol:.0e}; attention cosine min "
+            f"{self.min_attention_cos:.6f} / mean {self.mean_attention_cos:.6f}, limit {self.cos_min}{cam}; "
             f"same top-1 {self.same_top1:.1%})"
         )
 
