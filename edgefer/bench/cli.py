@@ -17,6 +17,7 @@ BENCHES: tuple[Command, ...] = (
     Command("model", "edgefer.bench.model", "per-face latency/throughput per backend and torch"),
     Command("pipeline", "edgefer.bench.pipeline", "end-to-end fps vs bare MediaPipe"),
     Command("render", "edgefer.bench.render", "Numba overlay vs the same overlay with OpenCV calls"),
+    Command("trainstep", "train.bench_step", "training images/s per backbone and input size, side by side", "train"),
 )
 
 
