@@ -52,7 +52,13 @@ def test_aumap_on_a_fer_crop_and_a_video_frame(fer_dir: Path, one_face_video: Pa
     crop = sorted((fer_dir / "test" / "surprise").glob("*.jpg"))[0]
     out = tmp_path / "fer.png"
     assert _aumap(crop, "-e", "surprise", "-o", out, "--scale", "4", face_model=face_model) == 0
-    assert cv2.imread(str(out)).shape == (192, 192, 3)
+    plain = cv2.imread(str(out))
+    assert plain.shape == (192, 192, 3)
+    out_marked = tmp_path / "fer_marked.png"
+    assert _aumap(crop, "-e", "surprise", "-o", out_marked, "--scale", "4", "--outlines", "--ibug",
+                  face_model=face_model) == 0
+    marked = cv2.imread(str(out_marked))
+    assert marked.shape == plain.shape and (marked != plain).any(axis=2).mean() > 0.02
     out_video = tmp_path / "video.png"
     assert _aumap(one_face_video, "--frame", "260", "-e", "sadness", "-o", out_video, face_model=face_model) == 0
     assert cv2.imread(str(out_video)).shape == (360, 640, 3)

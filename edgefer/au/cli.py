@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="face_landmarker.task (default: EDGEFER_FACE_MODEL, EDGEFER_MODELS_DIR, the cache)")
     parser.add_argument("--ekman", action="store_true", help="overlay the binary Ekman mask instead of the soft map")
     parser.add_argument("--outlines", action="store_true", help="draw each AU ellipse and its AU number")
+    parser.add_argument("--ibug", action="store_true",
+                        help="draw the 68 mesh points standing for iBUG-68, numbered (to check the mapping)")
     parser.add_argument("--alpha", type=float, default=0.6, help="overlay opacity in [0, 1] (default 0.6)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="resize the output by this factor, map rebuilt at that size (e.g. 4 for a 48x48 crop)")
@@ -103,7 +105,7 @@ def make_overlay(args: argparse.Namespace):
     from edgefer.au import ekman_mask, au_map, expression_aus
     from edgefer.au.codebook import resolve_expression
     from edgefer.au.geometry import au_ellipses, prepare_landmarks
-    from edgefer.au.overlay import draw_outlines, overlay_map, overlay_mask
+    from edgefer.au.overlay import draw_ibug68, draw_outlines, overlay_map, overlay_mask
     from edgefer.classes import EXPRESSIONS
 
     try:
@@ -136,7 +138,8 @@ def make_overlay(args: argparse.Namespace):
     if args.scale != 1.0:
         h, w = image.shape[:2]
         size = (max(1, round(h * args.scale)), max(1, round(w * args.scale)))
-        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC if args.scale > 1 else cv2.INTER_AREA)
+        interpolation = cv2.INTER_CUBIC if args.scale > 1 else cv2.INTER_AREA
+        image = cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
         landmarks = landmarks.astype(np.float64) * (size[1] / w, size[0] / h)
     size = image.shape[:2]
     if args.ekman:
@@ -151,6 +154,8 @@ def make_overlay(args: argparse.Namespace):
         out = overlay_map(image, amap, args.alpha)
     if args.outlines:
         out = draw_outlines(out, au_ellipses(prepare_landmarks(landmarks, size), index))
+    if args.ibug:
+        out = draw_ibug68(out, landmarks)
     aus = ", ".join(f"{au.code} {au.name}" for au in expression_aus(index))
     summary = f"{EXPRESSIONS[index]} = {aus}"
     return out, summary

@@ -63,3 +63,16 @@ def draw_outlines(image: np.ndarray, ellipses: list[Ellipse], colour: tuple[int,
             cv2.putText(out, str(e.au), (int(e.cx) + 2, int(e.cy) - 2), cv2.FONT_HERSHEY_SIMPLEX,
                         0.35, colour, 1, cv2.LINE_AA)
     return out
+
+
+def draw_ibug68(image: np.ndarray, landmarks: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0)) -> np.ndarray:
+    """Draw the 68 mesh points that stand for iBUG-68 with their iBUG index: how the table in
+    `edgefer.au.mesh` was checked by eye (numbers are legible from about 300 px of face height)."""
+    from edgefer.au.mesh import to_ibug68
+
+    out = image.copy()
+    for k, (x, y) in enumerate(to_ibug68(landmarks)[:, :2]):
+        p = (int(round(x - 0.5)), int(round(y - 0.5)))
+        cv2.circle(out, p, 1, colour, -1, cv2.LINE_AA)
+        cv2.putText(out, str(k), (p[0] + 2, p[1] - 2), cv2.FONT_HERSHEY_PLAIN, 0.7, colour, 1, cv2.LINE_AA)
+    return out
