@@ -278,6 +278,8 @@ def test_no_map_cases(faces: Faces):
     assert au_map(np.full_like(lm, np.nan), "surprise", size) is None
     assert au_map(lm + 10 * max(size), "happiness", size) is None, "all shapes outside the image"
     assert au_map(np.zeros_like(lm), "happiness", size) is None, "degenerate face (eyes coincide)"
+    for absurd in (lm * 1e200, lm + 1e300, lm - 1e300):  # finite but absurd: no overflow, no map
+        assert au_map(absurd, "fear", size) is None
     # A face half outside still has a map.
     assert au_map(lm - (size[1] / 2, 0), "happiness", size) is not None
 

@@ -142,10 +142,17 @@ def _draw_ellipse(dist, mask, cx, cy, a, b, c, s, edge):  # pragma: no cover - c
     q2_max = q_max * q_max
     hx = q_max * math.sqrt((a * c) ** 2 + (b * s) ** 2)
     hy = q_max * math.sqrt((a * s) ** 2 + (b * c) ** 2)
-    j0 = max(0, int(math.floor(cx - hx - 0.5)))
-    j1 = min(w, int(math.ceil(cx + hx - 0.5)) + 1)
-    i0 = max(0, int(math.floor(cy - hy - 0.5)))
-    i1 = min(h, int(math.ceil(cy + hy - 0.5)) + 1)
+    # Pixel range of the support box; clamp in float first so absurd coordinates never overflow int.
+    x_lo = cx - hx - 0.5
+    x_hi = cx + hx - 0.5
+    y_lo = cy - hy - 0.5
+    y_hi = cy + hy - 0.5
+    if not (x_hi >= 0.0 and x_lo <= w - 1.0 and y_hi >= 0.0 and y_lo <= h - 1.0):
+        return 0
+    j0 = int(math.floor(max(x_lo, 0.0)))
+    j1 = int(math.ceil(min(x_hi, w - 1.0))) + 1
+    i0 = int(math.floor(max(y_lo, 0.0)))
+    i1 = int(math.ceil(min(y_hi, h - 1.0))) + 1
     ia2 = 1.0 / (a * a)
     ib2 = 1.0 / (b * b)
     do_mask = mask.shape[0] > 0
