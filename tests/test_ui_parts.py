@@ -167,3 +167,17 @@ def test_opencv_qt_variables_are_removed_whatever_the_import_order() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+# ---- the command line ---------------------------------------------------------------------
+def test_ui_command_rejects_bad_arguments_before_opening_a_window(tmp_path: Path, capsys) -> None:
+    from edgefer.cli import main
+
+    assert main(["ui", "--screenshot", str(tmp_path / "s.png")]) == 2
+    assert "--screenshot needs --quit-after" in capsys.readouterr().out
+    assert main(["ui", "--model", str(tmp_path / "missing.onnx")]) == 2
+    assert f"model file not found: {tmp_path / 'missing.onnx'}" in capsys.readouterr().out
+    assert main(["ui", "--quit-after", "-1"]) == 2
+    proc = subprocess.run([sys.executable, "-c", "import sys, edgefer.cli as c; c.build_parser(); "
+                           "print('PyQt6' in sys.modules)"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "False", "building the CLI must not import Qt"

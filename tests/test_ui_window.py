@@ -22,7 +22,7 @@ prepare_qt_environment()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PyQt6.QtCore import QSettings, Qt  # noqa: E402
+from PyQt6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 
 from edgefer.classes import EXPRESSIONS  # noqa: E402
 from edgefer.types import Box, Face, FacePrediction, Frame, FrameResult  # noqa: E402
@@ -46,7 +46,8 @@ def _settings(tmp_path: Path) -> QSettings:
 
 
 def _pipeline_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("edgefer-")]
+    """The pipeline's stage threads (edgefer-capture, -track, ...), not the window's control thread."""
+    return [t for t in threading.enumerate() if t.name.startswith("edgefer-") and not t.name.startswith("edgefer-ui-")]
 
 
 @pytest.fixture
@@ -257,3 +258,63 @@ def test_a_busy_gui_gets_only_the_newest_frame(qtbot, qapp) -> None:
     assert shown == [499]
     assert controller.mailbox.received == 500 and controller.mailbox.overwritten == 499
     assert len(controller.history.series(1)) >= 290  # 10 s at 30 fps: the history saw every frame
+
+
+def test_dead_stream_keeps_the_window_responsive_and_says_so(qtbot, window: MainWindow) -> None:
+    """A stream that cannot be reached: the window keeps painting while the pipeline loads and
+    retries, the banner names the URL and counts the attempts, and Stop works."""
+    url = "rtsp://127.0.0.1:9/no-such-stream"  # port 9 (discard): connection refused at once
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
+    window.start_source(url)
+    assert window.controller.state == "starting" and window.act_start.text() == "Stop"
+    qtbot.waitUntil(lambda: window.banner.isVisible() and url in window.banner.label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "attempt" in window.banner.label.text(), timeout=WAIT_MS)
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 20 and gaps.max() < 1.0, f"the GUI stalled for {gaps.max():.2f} s"
+    print(f"longest GUI pause while loading and retrying: {gaps.max() * 1000:.0f} ms over {len(ticks)} ticks")
+    window.act_start.trigger()  # Stop
+    qtbot.waitUntil(lambda: window.controller.state == "stopped", timeout=WAIT_MS)
+    assert window.act_start.text() == "Start" and not _pipeline_threads()
+
+
+def _faces_result(i: int, t: float, tracks: dict[int, int]) -> FrameResult:
+    img = np.zeros((20, 30, 3), np.uint8)
+    preds = []
+    for tid, k in tracks.items():
+        probs = np.full(7, 0.05, np.float32)
+        probs[k] = 0.7
+        face = Face(tid, Box(1, 1, 5, 5), np.zeros((478, 2), np.float32))
+        preds.append(FacePrediction(face, probs, probs, None, None, np.eye(2, 3)))
+    return FrameResult(Frame(i, t, img), preds, img)
+
+
+def test_face_panels_follow_the_tracks(qtbot, qapp) -> None:
+    from ui.face_panels import FacePanelList
+
+    history = HistoryStore()
+    panels = FacePanelList(history, grace_s=1.0)
+    qtbot.addWidget(panels)
+    panels.show()
+
+    def feed(i: int, t: float, tracks: dict[int, int]) -> None:
+        result = _faces_result(i, t, tracks)
+        history.add_result(result)
+        panels.update_result(result)
+
+    assert panels.empty_label.isVisibleTo(panels)
+    feed(0, 0.0, {4: 1, 2: 6})
+    assert sorted(panels.panels) == [2, 4] and not panels.empty_label.isVisibleTo(panels)
+    assert panels.panels[4].expression == "happiness" and panels.panels[2].expression == "sadness"
+    layout_order = [panels._layout.itemAt(i).widget() for i in range(1, 3)]
+    assert [p.track_id for p in layout_order] == [2, 4]  # sorted by id
+    feed(1, 0.5, {4: 2})  # face 2 missed for half a second: its panel stays (no blinking)
+    assert sorted(panels.panels) == [2, 4] and panels.panels[4].expression == "surprise"
+    feed(2, 1.6, {4: 2})  # gone for more than the grace period: removed
+    assert sorted(panels.panels) == [4]
+    feed(3, 3.0, {})
+    assert panels.panels == {} and panels.empty_label.isVisibleTo(panels)
+    panels.panels.clear()

@@ -76,9 +76,12 @@ class Banner(QFrame):
         layout.addWidget(close)
         self.kind = ""
         self.stage = ""
+        self.shown_at = 0.0
         self.hide()
 
     def show_message(self, kind: str, stage: str, text: str) -> None:
+        if not (self.isVisible() and (kind, stage) == (self.kind, self.stage)):
+            self.shown_at = time.monotonic()
         self.kind, self.stage = kind, stage
         color = RECORD if kind == "error" else WARNING
         self.label.setStyleSheet(f"background: {color}; color: #111; padding: 6px 10px; border-radius: 4px;")
@@ -568,8 +571,15 @@ class MainWindow(QMainWindow):
         self.face_list.update_result(result)
         self.last_result = result
         self.results_shown += 1
+        banner = self.banner
+        if (banner.isVisible() and banner.kind == "warning" and banner.stage == "capture"
+                and time.monotonic() - banner.shown_at > 1.0):
+            banner.hide()  # the source delivers again (reconnected): the warning is over
+            self.statusBar().showMessage("Video is back", 4000)
 
     def _on_event(self, event: Any) -> None:
+        """Warnings and errors go to the banner; status lines to the status bar, except that the
+        progress of a fault on show (reconnecting, attempt n) updates its banner."""
         kind = getattr(event, "kind", "status")
         stage = getattr(event, "stage", "")
         message = getattr(event, "message", str(event))
@@ -578,10 +588,10 @@ class MainWindow(QMainWindow):
             self.show_fault(kind, stage, text)
         elif kind == "finished":
             self.statusBar().showMessage(f"Finished: {message}", 8000)
+        elif self.banner.isVisible() and self.banner.kind == "warning" and self.banner.stage == stage:
+            self.banner.show_message("warning", stage, text)
         else:
             self.statusBar().showMessage(text, 5000)
-            if self.banner.isVisible() and self.banner.kind == "warning" and self.banner.stage == stage:
-                self.banner.hide()  # e.g. "reconnected" clears "reconnecting"
         self._sync_record_widgets()
 
     def show_fault(self, kind: str, stage: str, text: str) -> None:
