@@ -223,3 +223,23 @@ def test_long_looped_run_keeps_memory_flat(soak_clip, tiny_onnx_model, face_mode
     table = read_csv(rows)
     assert len(table) == st.faces >= 75 * 7
     assert len({r["face_id"] for r in table}) >= 70  # a new id each pass; smoothing state is dropped
+
+
+def test_start_errors_are_clear_and_leave_nothing_running(face_clip, tiny_onnx_model, face_model, tmp_path):
+    from edgefer.pipeline.runner import PipelineError
+
+    cases = [
+        (settings(tmp_path / "nope.mp4", tiny_onnx_model, face_model), "source file not found"),
+        (settings(face_clip, tmp_path / "nope.onnx", face_model), "cannot load the expression model"),
+        (settings(face_clip, tiny_onnx_model, tmp_path / "nope.task"), "cannot start the face tracker"),
+        (settings("ftp://x/y", tiny_onnx_model, face_model), "unknown scheme"),
+        (settings(face_clip, tiny_onnx_model, face_model, csv=tmp_path / "a.csv", jsonl=tmp_path / "a.jsonl"), "either a CSV or a JSONL"),
+    ]
+    for s, needle in cases:
+        p = Pipeline(s)
+        with pytest.raises(PipelineError, match=needle):
+            p.start()
+        t0 = time.monotonic()
+        p.stop()  # nothing to stop: returns at once
+        assert time.monotonic() - t0 < 0.5
+        assert not [t for t in threading.enumerate() if t.name.startswith("edgefer-")]

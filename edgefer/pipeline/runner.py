@@ -93,6 +93,7 @@ class Pipeline:
         self._error_counts: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._started = False
+        self._starting = False
         self._stop_req = threading.Event()
         self._abort = threading.Event()
         self._finished = threading.Event()
@@ -131,9 +132,42 @@ class Pipeline:
         take a while). Raises PipelineError for what must be fixed first.
         """
         with self._lock:
-            if self._started:
+            if self._started or self._starting:
                 raise PipelineError("pipeline already started (create a new Pipeline to run again)")
+            self._starting = True
+        try:
+            self._prepare()
+        except BaseException:
+            self._close_models()  # nothing runs yet: release what was loaded; start() may be retried
+            with self._lock:
+                self._starting = False
+            raise
+        s = self.settings
+        spec = self._spec
+        assert spec is not None
+        live = spec.is_live or s.realtime
+        # A live source keeps one frame in front of the tracker (the newest); files block.
+        self._q = [queue.Queue(maxsize=1 if live else s.queue_size)] + [queue.Queue(maxsize=s.queue_size) for _ in range(3)]
+        stages: list[tuple[str, Callable[[], None]]] = [
+            ("capture", self._capture_loop),
+            ("track", self._track_loop),
+            ("classify", self._classify_loop),
+            ("render", self._render_loop),
+            ("sink", self._sink_loop),
+        ]
+        self._stats.started()
+        for name, fn in stages:
+            t = threading.Thread(target=self._guarded, args=(name, fn), name=f"edgefer-{name}", daemon=True)
+            self._threads.append(t)
+        with self._lock:
             self._started = True
+            self._starting = False
+        for t in self._threads:
+            t.start()
+        self._emit("status", "pipeline", f"started on {spec.label} with {self._stats.model} [{self._stats.backend}]")
+
+    def _prepare(self) -> None:
+        """Everything `start` does before threads exist: parse, check, load, open the rows."""
         s = self.settings
         try:
             spec = SourceSpec.parse(
@@ -149,23 +183,6 @@ class Pipeline:
         self._stats.model = Path(getattr(self._classifier, "source", s.model or "default model")).name
         self._stats.backend = str(getattr(self._classifier, "backend_name", "?"))
         self._open_rows()
-        live = spec.is_live or s.realtime
-        # A live source keeps one frame in front of the tracker (the newest); files block.
-        self._q = [queue.Queue(maxsize=1 if live else s.queue_size)] + [queue.Queue(maxsize=s.queue_size) for _ in range(3)]
-        stages: list[tuple[str, Callable[[], None]]] = [
-            ("capture", self._capture_loop),
-            ("track", self._track_loop),
-            ("classify", self._classify_loop),
-            ("render", self._render_loop),
-            ("sink", self._sink_loop),
-        ]
-        self._stats.started()
-        for name, fn in stages:
-            t = threading.Thread(target=self._guarded, args=(name, fn), name=f"edgefer-{name}", daemon=True)
-            self._threads.append(t)
-        for t in self._threads:
-            t.start()
-        self._emit("status", "pipeline", f"started on {spec.label} with {self._stats.model} [{self._stats.backend}]")
 
     def _load_models(self) -> None:
         s = self.settings
@@ -185,7 +202,6 @@ class Pipeline:
                 face_model=s.face_model, max_faces=self._tracker_faces, mode="video", blendshapes=s.blendshapes
             )
         except (OSError, ValueError, RuntimeError) as exc:
-            self._classifier.close()
             raise PipelineError(f"cannot start the face tracker: {exc}") from exc
         if s.blendshapes:
             self._blendshape_names = _blendshape_names()
