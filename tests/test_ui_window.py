@@ -26,6 +26,7 @@ from PyQt6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 
 from edgefer.classes import EXPRESSIONS  # noqa: E402
 from edgefer.types import Box, Face, FacePrediction, Frame, FrameResult  # noqa: E402
+from ui.cameras import list_cameras  # noqa: E402
 from ui.controller import PipelineController  # noqa: E402
 from ui.history import HistoryStore  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
@@ -207,6 +208,9 @@ def test_faults_are_shown_in_the_window(qtbot, window: MainWindow, tmp_path: Pat
     qtbot.waitUntil(window.banner.isVisible, timeout=WAIT_MS)
     assert "broken.onnx" in window.banner.label.text()
     assert window.controller.state == "stopped" and window.act_start.text() == "Start"
+    # A model file that does not exist is refused where it is chosen.
+    window.set_model(str(tmp_path / "missing.onnx"))
+    assert "Model file not found" in window.banner.label.text() and window.prefs.model == str(bad)
     # Recording without a running video is refused with a message, not an exception.
     window.act_record.setChecked(True)
     assert not window.act_record.isChecked() and window.controller.recording is None
@@ -233,6 +237,11 @@ def test_settings_are_remembered(qtbot, qapp, tmp_path: Path, tiny_onnx_model: P
     assert second.output_edit.text() == str(tmp_path / "elsewhere")
     assert second.prefs.recent_sources[0] == "rtsp://camera.local/stream"
     assert not list((tmp_path / "qsettings").rglob("*.conf")), "nothing went to the default location"
+    # The camera menu lists /dev/video* (this machine may have none: then it says so).
+    second._fill_camera_menu()
+    labels = [a.text() for a in second.camera_menu.actions()]
+    cams = list_cameras()
+    assert labels == ([c.label for c in cams] if cams else ["No camera found (/dev/video*)"])
     second.close()
 
 
@@ -319,3 +328,23 @@ def test_face_panels_follow_the_tracks(qtbot, qapp) -> None:
     feed(3, 3.0, {})
     assert panels.panels == {} and panels.empty_label.isVisibleTo(panels)
     panels.panels.clear()
+
+
+def test_end_of_file_keeps_the_last_picture_and_can_replay(qtbot, qapp, tmp_path: Path, tiny_onnx_model: Path,
+                                                          two_face_gif: Path) -> None:
+    before = set(threading.enumerate())
+    win = MainWindow(_settings(tmp_path), model=str(tiny_onnx_model), realtime=False, loop=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.start_source(str(two_face_gif))
+    qtbot.waitUntil(lambda: win.controller.state == "finished", timeout=WAIT_MS)
+    assert win.video.has_frame and win.video.frame_size().width() == 480
+    assert len(win.face_list.panels) == 2  # both people, still shown after the end
+    assert win.act_start.text() == "Start" and not win.act_pause.isEnabled() and not win.act_record.isEnabled()
+    assert win.statusBar().currentMessage() in ("End of video",) or "Finished" in win.statusBar().currentMessage()
+    assert not _pipeline_threads()
+    first_run = win.results_shown
+    win.act_start.trigger()  # Start again: the file plays from the beginning
+    qtbot.waitUntil(lambda: win.controller.state == "finished" and win.results_shown > first_run, timeout=WAIT_MS)
+    win.close()
+    assert not [t for t in threading.enumerate() if t not in before and t.is_alive()]
