@@ -71,6 +71,10 @@ def grab_window(window: Any, path: Path) -> dict[str, Any]:
         "faces": {str(tid): panel.expression for tid, panel in window.face_list.panels.items()},
         "fps_label": window.fps_label.text(),
     }
+    stats = window._last_stats
+    if stats is not None:
+        info.update(pipeline_fps=round(float(stats.fps), 2), pipeline_mean_fps=round(float(stats.mean_fps), 2),
+                    frames_processed=int(stats.frames_processed), frames_dropped=int(stats.frames_dropped))
     path.with_name(path.name + ".json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return info
 
