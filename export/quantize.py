@@ -51,6 +51,20 @@ def calibration_batches(folder: str | Path, contract: ModelContract, count: int,
     return [pre(crops[i : i + batch]).copy() for i in range(0, len(crops), batch)]
 
 
+def _pre_process(fp32_path: Path, prep: Path) -> Path:
+    """ORT's pre-pass with symbolic shapes, else ONNX shapes only, else none (logged)."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    for skip_symbolic in (False, True):
+        try:
+            quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=skip_symbolic)
+            return prep
+        except Exception as exc:  # noqa: BLE001 - ORT raises bare Exception here
+            log.info("quantization pre-process (symbolic shapes skipped=%s) failed: %s", skip_symbolic, exc)
+    log.warning("quantizing %s without ORT's pre-processing pass (it failed on this graph)", fp32_path.name)
+    return fp32_path
+
+
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_dir: str | Path, *, count: int = 256,
                   per_channel: bool = True) -> Path:
     """Write a QDQ INT8 copy of `fp32_path` calibrated on `count` crops from `calib_dir`."""
@@ -73,11 +87,9 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_dir: str | 
     try:
         # ONNX Runtime's recommended pre-pass: shape inference + graph optimisation, so Q/DQ pairs
         # land on fused Conv+BN+ReLU nodes rather than on ops that vanish later.
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=False)
+        source_for_q = _pre_process(fp32_path, prep)
         quantize_static(
-            prep,
+            source_for_q,
             tmp,
             _reader_class()(batches, input_name),
             quant_format=QuantFormat.QDQ,

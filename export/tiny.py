@@ -1,18 +1,19 @@
-"""A tiny, untrained but real FerNet-like model, exported to ONNX in a few seconds.
+"""A tiny, untrained but real model, exported to ONNX in a few seconds.
 
 Used by the `tiny_onnx_model` test fixture (and smoke runs) so pipeline, UI and evaluation tests
-run real ONNX Runtime inference without the shipped model. Its outputs match FerNet's contract:
-`forward(x) -> (logits (N,7), attention (N,h,w))` with attention the channel mean of a stride-4
-stage, and `forward_with_cam(x) -> (..., cams (N,7,h',w'))` from the final stage. The backbone is
-timm's `test_resnet` (0.37 M parameters), built from scratch: no download.
+run real ONNX Runtime inference without the shipped model. It IS the project's classifier
+(`train.model.AUGuidedNet`) on timm's `test_resnet` backbone (0.37 M parameters, built from scratch:
+no download) at output stride 8: `forward(x) -> (logits (N,7), attention (N,12,12))` with attention
+the channel mean of the stride-4 stage, `forward_with_cam(x)` adds cams (N,7,6,6) at 48x48 input.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgefer.classes import EXPRESSIONS, NUM_CLASSES
+from edgefer.classes import EXPRESSIONS
 from edgefer.contract import Framing, ModelContract
 
 TINY_BACKBONE = "test_resnet"
@@ -34,7 +35,7 @@ def tiny_contract(color: str = "gray", input_size: int = 48, attention_size: int
         mean=(0.5,) * channels,
         std=(0.25,) * channels,
         framing=TINY_FRAMING,
-        attention_layer="stages.1",
+        attention_layer="layer1",
         attention_size=(att, att),
         au_aligned=False,
         trained_on="untrained (edgefer test fixture)",
@@ -44,36 +45,20 @@ def tiny_contract(color: str = "gray", input_size: int = 48, attention_size: int
 
 
 def build_tiny_model(color: str = "gray", input_size: int = 48, seed: int = 0) -> tuple[Any, ModelContract]:
-    """(torch module in eval mode, its contract). Seeded, so every build is identical."""
-    import timm
+    """(the project's own AUGuidedNet on `test_resnet`, in eval mode; its contract). Seeded: every
+    build has identical weights, so a torch twin of the exported file can be rebuilt at will."""
     import torch
 
+    from train.model import ModelSpec, build_model
+
     torch.manual_seed(seed)
-    channels = 1 if color == "gray" else 3
-
-    class TinyFerNet(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.backbone = timm.create_model(
-                TINY_BACKBONE, pretrained=False, in_chans=channels, features_only=True, out_indices=(1, 4)
-            )
-            self.head = torch.nn.Linear(self.backbone.feature_info.channels()[-1], NUM_CLASSES)
-
-        def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            aligned, final = self.backbone(x)
-            return aligned, final
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            aligned, final = self._features(x)
-            return self.head(final.mean(dim=(2, 3))), aligned.mean(dim=1)
-
-        def forward_with_cam(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            aligned, final = self._features(x)
-            cams = torch.einsum("kc,nchw->nkhw", self.head.weight, final)
-            return self.head(final.mean(dim=(2, 3))), aligned.mean(dim=1), cams
-
-    model = TinyFerNet().eval()
-    contract = tiny_contract(color, input_size)
+    spec = ModelSpec(backbone=TINY_BACKBONE, in_chans=1 if color == "gray" else 3, output_stride=8, attention_stage=1)
+    model = build_model(spec, pretrained=False).eval()
+    contract = replace(
+        tiny_contract(color, input_size, attention_size=model.attention_size(input_size)[0]),
+        attention_layer=model.attention_layer,
+        extra={"note": "random weights: for tests only", "output_stride": spec.output_stride},
+    )
     return model, contract
 
 

@@ -176,3 +176,27 @@ def test_tiny_fixture_is_a_valid_model(tiny_onnx_model: Path) -> None:
     assert json.loads(meta[METADATA_KEY])["input_size"] == [48, 48]
     clf = load_classifier(tiny_onnx_model)
     assert clf.backend_name == "onnxruntime-cpu" and clf.has_cam
+
+
+def test_export_cli_on_a_real_training_checkpoint(tiny, fer_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`edgefer export onnx` end to end from a checkpoint in train/'s own format."""
+    from edgefer.cli import main
+    from train.checkpoint import checkpoint_payload, save_payload
+    from train.model import ModelSpec
+
+    model, contract = tiny
+    spec = ModelSpec(backbone="test_resnet", in_chans=1, output_stride=8, attention_stage=1)
+    ckpt = tmp_path / "best.pt"
+    save_payload(checkpoint_payload(model, spec, contract, config={}, epoch=3, step=30, metrics={"acc": 0.1}), ckpt)
+    out = tmp_path / "fer.onnx"
+    rc = main(["export", "onnx", "--checkpoint", str(ckpt), "--out", str(out), "--cam",
+               "--check-data", str(fer_dir / "test"), "--check-count", "16"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert f"wrote {out}" in text and "PASS" in text
+    meta = read_metadata(out)
+    assert meta["edgefer.source"] == "best.pt"
+    assert ModelContract.from_json(meta[METADATA_KEY]).outputs == ("logits", "attention", "cam")
+    out_cam = load_classifier(out).predict(real_crops(fer_dir / "test", contract, 2))
+    assert out_cam.cams is not None and out_cam.cams.shape == (2, 7, 6, 6)
