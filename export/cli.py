@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16", help="default fp16")
     t.add_argument("--max-batch", type=int, default=8, help="largest batch (faces per call) the engine accepts (default 8)")
     t.add_argument("--opt-batch", type=int, default=None, help="batch size kernels are tuned for (default min(2, max))")
-    t.add_argument("--calib", default=None, help="folder of real face crops (required for int8)")
+    t.add_argument("--calib", default=None,
+                   help="folder of real face crops (required for int8, unless --onnx is already an INT8 Q/DQ file)")
     t.add_argument("--calib-count", type=int, default=512, help="calibration images (default 512)")
     t.add_argument("--calib-batch", type=int, default=8, help="calibration batch size (default 8)")
     t.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit in MB (default 1024)")
@@ -108,7 +109,12 @@ def run_tensorrt(args: argparse.Namespace) -> int:
         if not onnx_path.is_file():
             raise FileNotFoundError(f"--onnx {onnx_path}: file not found")
         if args.precision == "int8" and not args.calib:
-            raise ValueError("--precision int8 needs --calib DIR (real face crops for calibration)")
+            from edgefer.runtime.onnx_backend import read_onnx_metadata
+            from edgefer.runtime.trt_build import is_explicitly_quantized
+
+            if not is_explicitly_quantized(read_onnx_metadata(onnx_path)):
+                raise ValueError("--precision int8 needs --calib DIR (real face crops for calibration), "
+                                 "or an INT8 ONNX file from `edgefer export onnx --quantize int8`")
         if args.calib and not Path(args.calib).is_dir():
             raise FileNotFoundError(f"--calib {args.calib}: folder not found")
         options = BuildOptions(

@@ -254,3 +254,20 @@ def test_tensorrt_command_errors(tiny_onnx_model: Path, tmp_path: Path) -> None:
     rc, text = _cli(["export", "tensorrt", "--help"])
     assert rc == 0 and "device" in text and "--max-batch" in text and "--workspace-mb" in text
     assert not out.exists()
+
+
+def test_int8_qdq_onnx_needs_no_calibration_folder(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from edgefer.runtime.onnx_backend import read_onnx_metadata
+    from edgefer.runtime.trt_build import is_explicitly_quantized
+    from export.metadata import set_metadata
+
+    assert not is_explicitly_quantized(read_onnx_metadata(tiny_onnx_model))
+    model = onnx.load(str(tiny_onnx_model))
+    set_metadata(model, {"edgefer.quantization": "int8 static, QDQ"})
+    q = tmp_path / "m.int8.onnx"
+    onnx.save(model, str(q))
+    assert is_explicitly_quantized(read_onnx_metadata(q))
+    rc, text = _cli(["export", "tensorrt", "--onnx", str(q), "--out", str(tmp_path / "q.engine"), "--precision", "int8"])
+    assert rc == 3 and "TensorRT is not installed" in text  # argument checks passed; only TensorRT is missing

@@ -97,13 +97,18 @@ def contract_from_metadata(meta: dict[str, str], path: Path) -> ModelContract:
     return ModelContract.from_json(text, source=f"{path} ({METADATA_KEY})")
 
 
-def read_onnx_contract(path: str | Path) -> ModelContract:
-    """Read only the contract of an ONNX file (CPU session, nothing run)."""
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """All metadata_props of an ONNX file, read through ONNX Runtime (CPU session, nothing run)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
     session = open_session(path, ["CPUExecutionProvider"])
-    return contract_from_metadata(session.get_modelmeta().custom_metadata_map, path)
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def read_onnx_contract(path: str | Path) -> ModelContract:
+    """Read only the contract of an ONNX file (CPU session, nothing run)."""
+    return contract_from_metadata(read_onnx_metadata(path), Path(path))
 
 
 def _dim(value: Any) -> int | None:

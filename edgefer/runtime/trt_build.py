@@ -13,6 +13,7 @@ runs them (on a Jetson, on the Jetson itself).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -62,6 +63,11 @@ class BuildOptions:
     @property
     def opt(self) -> int:
         return self.opt_batch or default_opt_batch(self.max_batch)
+
+
+def is_explicitly_quantized(metadata: dict[str, str]) -> bool:
+    """True for ONNX files written by `edgefer export onnx --quantize int8` (Q/DQ inside)."""
+    return "edgefer.quantization" in metadata
 
 
 def timing_cache_path(engine_path: Path) -> Path:
@@ -187,7 +193,7 @@ def build_engine(
     contract_override: ModelContract | None = None,
 ) -> EngineSidecar:
     """Build `engine_path` (+ sidecar, timing cache, calibration cache) from `onnx_path`."""
-    from edgefer.runtime.onnx_backend import read_onnx_contract
+    from edgefer.runtime.onnx_backend import contract_from_metadata, read_onnx_metadata
     from edgefer.runtime.trt_env import cuda_device, import_tensorrt
 
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
@@ -197,14 +203,21 @@ def build_engine(
         raise BackendUnavailableError("no CUDA GPU found: TensorRT engines are built on the GPU that will run them")
     if not onnx_path.is_file():
         raise FileNotFoundError(f"{onnx_path}: ONNX file not found")
-    contract = contract_override or read_onnx_contract(onnx_path)
+    meta = read_onnx_metadata(onnx_path)
+    contract = contract_override or contract_from_metadata(meta, onnx_path)
     onnx_sha = file_sha256(onnx_path)
+    # An `edgefer export onnx --quantize int8` file carries its own Q/DQ scales (explicit
+    # quantization): TensorRT takes them as they are, no calibrator.
+    explicit_int8 = is_explicitly_quantized(meta)
+    if explicit_int8 and options.precision != "int8":
+        log.warning("%s is an INT8 (Q/DQ) model: building an int8 engine, not %s", onnx_path.name, options.precision)
+        options = dataclasses.replace(options, precision="int8")
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
+    if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ModelLoadError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors}")
     if network.num_inputs != 1:
@@ -222,7 +235,9 @@ def build_engine(
     if options.precision in ("fp16", "int8"):
         # INT8 layers without a good INT8 kernel fall back to FP16 rather than FP32.
         config.set_flag(trt.BuilderFlag.FP16)
-    if options.precision == "int8":
+    if options.precision == "int8" and explicit_int8:
+        config.set_flag(trt.BuilderFlag.INT8)
+    elif options.precision == "int8":
         if options.calib_dir is None:
             raise ValueError("--precision int8 needs --calib DIR: a folder of real face crops for calibration")
         batches = CalibrationBatches(options.calib_dir, contract, options.calib_batch, options.calib_images)
@@ -250,7 +265,7 @@ def build_engine(
     if serialized is None:
         raise RuntimeError(f"TensorRT could not build an engine from {onnx_path} (see the TensorRT log above)")
 
-    tc_path.write_bytes(bytes(timing_cache.serialize()))
+    tc_path.write_bytes(bytes((config.get_timing_cache() or timing_cache).serialize()))
     engine_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = engine_path.with_name(engine_path.name + f".tmp{os.getpid()}")
     tmp.write_bytes(bytes(serialized))
@@ -265,7 +280,7 @@ def build_engine(
         max_batch=options.max_batch,
         opt_batch=options.opt,
         onnx_file=onnx_path.name,
-        extra={"workspace_mb": options.workspace_mb},
+        extra={"workspace_mb": options.workspace_mb, "explicit_int8": explicit_int8},
     )
     write_sidecar(engine_path, sidecar)
     log.info("wrote %s (%.1f MB) and its sidecar", engine_path, engine_path.stat().st_size / 1e6)
