@@ -129,7 +129,7 @@ def _row_span(a: float, b: float, lo_v: float, hi_v: float, lo: float, hi: float
     return max(lo, x_a), min(hi, x_b)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def blend_warped_heatmap(
     image: np.ndarray,
     heat: np.ndarray,
@@ -146,7 +146,8 @@ def blend_warped_heatmap(
     For each pixel (x, y) of the box [x0, x1) x [y0, y1) whose crop coordinates fall inside
     [0, wc-1] x [0, hc-1], sample `heat` bilinearly, colour it with `lut` and blend with `alpha`.
     The inside test is solved per row as an interval, so pixels outside the (rotated) crop are
-    never visited.
+    never visited. The blend runs in 8-bit fixed point (alpha in 1/256 steps, LUT premultiplied
+    once per call): integer arithmetic on the hot path, within one grey level of float blending.
     """
     hc, wc = heat.shape
     m00 = frame_to_crop[0, 0]
@@ -155,46 +156,40 @@ def blend_warped_heatmap(
     m10 = frame_to_crop[1, 0]
     m11 = frame_to_crop[1, 1]
     m12 = frame_to_crop[1, 2]
-    keep = 1.0 - alpha
+    a = int(alpha * 256.0 + 0.5)
+    keep = 256 - a
+    lut_a = np.empty((256, 3), np.int32)  # lut * a + rounding, premultiplied once
+    for i in range(256):
+        for c in range(3):
+            lut_a[i, c] = lut[i, c] * a + 128
+    wmax = wc - 1.0
+    hmax = hc - 1.0
     touched = 0
     for y in range(y0, y1):
         bx = m01 * y + m02
         by = m11 * y + m12
-        lo, hi = _row_span(m00, bx, 0.0, wc - 1.0, float(x0), float(x1 - 1))
-        lo, hi = _row_span(m10, by, 0.0, hc - 1.0, lo, hi)
+        lo, hi = _row_span(m00, bx, 0.0, wmax, float(x0), float(x1 - 1))
+        lo, hi = _row_span(m10, by, 0.0, hmax, lo, hi)
         if lo > hi:
             continue
         xs = int(np.ceil(lo - 1e-9))
         xe = int(np.floor(hi + 1e-9))
         for x in range(xs, xe + 1):
-            cx = m00 * x + bx
-            cy = m10 * x + by
-            # guard the ends of the span against rounding
-            if cx < 0.0:
-                cx = 0.0
-            elif cx > wc - 1.0:
-                cx = wc - 1.0
-            if cy < 0.0:
-                cy = 0.0
-            elif cy > hc - 1.0:
-                cy = hc - 1.0
+            # clamp: guards the ends of the span against rounding
+            cx = min(max(m00 * x + bx, 0.0), wmax)
+            cy = min(max(m10 * x + by, 0.0), hmax)
             ix = int(cx)
             iy = int(cy)
             fx = cx - ix
             fy = cy - iy
             ix1 = ix + 1 if ix + 1 < wc else ix
             iy1 = iy + 1 if iy + 1 < hc else iy
-            top = heat[iy, ix] * (1.0 - fx) + heat[iy, ix1] * fx
-            bot = heat[iy1, ix] * (1.0 - fx) + heat[iy1, ix1] * fx
-            v = top * (1.0 - fy) + bot * fy
-            idx = int(v * 255.0 + 0.5)
-            if idx < 0:
-                idx = 0
-            elif idx > 255:
-                idx = 255
+            top = heat[iy, ix] + (heat[iy, ix1] - heat[iy, ix]) * fx
+            bot = heat[iy1, ix] + (heat[iy1, ix1] - heat[iy1, ix]) * fx
+            v = top + (bot - top) * fy
+            idx = min(max(int(v * 255.0 + 0.5), 0), 255)
             for c in range(3):
-                out = image[y, x, c] * keep + lut[idx, c] * alpha + 0.5
-                image[y, x, c] = np.uint8(out if out < 255.0 else 255.0)
+                image[y, x, c] = (image[y, x, c] * keep + lut_a[idx, c]) >> 8
             touched += 1
     return touched
 
@@ -222,6 +217,20 @@ def crop_region(crop_to_frame: np.ndarray, crop_size: tuple[int, int], frame_sha
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
+
+
+def footprint_mask(crop_to_frame: np.ndarray, crop_size: tuple[int, int], frame_shape: Sequence[int]) -> np.ndarray:
+    """Boolean (H, W): the frame pixels the overlay covers (crop coords inside [0, w-1] x [0, h-1]).
+
+    The region `overlay_heatmap` blends, computed plainly with NumPy (for tests and benchmarks).
+    """
+    inv = cv2.invertAffineTransform(_as_affine(crop_to_frame))
+    h, w = int(frame_shape[0]), int(frame_shape[1])
+    yy, xx = np.mgrid[0:h, 0:w]
+    cx = inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]
+    cy = inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]
+    eps = 1e-9
+    return (cx >= -eps) & (cy >= -eps) & (cx <= crop_size[1] - 1 + eps) & (cy <= crop_size[0] - 1 + eps)
 
 
 def overlay_heatmap(

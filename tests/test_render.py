@@ -20,16 +20,6 @@ def similarity(angle_deg: float, scale: float, centre: tuple[float, float], crop
     return np.hstack([r, t[:, None]])
 
 
-def crop_footprint(m: np.ndarray, crop: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
-    """Frame pixels whose inverse-mapped crop coordinates lie in [0, w-1] x [0, h-1]."""
-    inv = cv2.invertAffineTransform(m)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    cx = inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]
-    cy = inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]
-    eps = 1e-9
-    return (cx >= -eps) & (cy >= -eps) & (cx <= crop[1] - 1 + eps) & (cy <= crop[0] - 1 + eps)
-
-
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
     rng = np.random.default_rng(1)
@@ -56,7 +46,7 @@ def test_numba_overlay_matches_opencv_within_two_levels(frame, angle, scale, cen
     touched = render.overlay_heatmap(ours, heat, m, crop, alpha, cmap)
     mask = render.overlay_heatmap_opencv(ref, heat, m, crop, alpha, cmap)
     assert touched > 0 and mask.sum() > 0
-    region = crop_footprint(m, crop, frame.shape)
+    region = render.footprint_mask(m, crop, frame.shape)
     # Same region: only pixels exactly on the crop's border may be decided differently
     # (float rounding of the inverse mapping); they are a tiny fraction of the region.
     disagree = region ^ mask
