@@ -1,4 +1,5 @@
-"""The real application under a real X server (Xvfb), with Qt's xcb platform plugin.
+"""The real application as a process: under a real X server (Xvfb, Qt's xcb platform plugin), and
+closed with Ctrl+C.
 
 `edgefer ui --source VIDEO` runs as a subprocess, with OpenCV imported *before* Qt (the order
 that breaks PyQt6 when cv2's Qt variables are left in place), shows the video for a few seconds,
@@ -106,3 +107,34 @@ def test_real_window_under_xvfb_shows_the_video(x_display: str, tmp_path: Path, 
     assert side.size and float(side.std()) > 5
     # The settings went to the INI file given, nowhere else.
     assert (tmp_path / "ui.ini").is_file()
+
+
+def test_ctrl_c_closes_the_application_cleanly(tmp_path: Path, tiny_onnx_model: Path, one_face_video: Path) -> None:
+    """SIGINT (Ctrl+C in the terminal) closes the window the normal way: exit 0, settings saved."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QT_")}
+    env.update(PYTHONPATH=str(REPO))
+    ini = tmp_path / "ui.ini"
+    cmd = [sys.executable, "-c", LAUNCH, "ui", "--source", str(one_face_video), "--model", str(tiny_onnx_model),
+           "--settings", str(ini), "--platform", "offscreen", "--loop"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        started = False
+        while time.monotonic() < deadline and not started:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            started = "pipeline: started on" in line
+        assert started, "the pipeline never started"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "frame(s) processed" in err  # the pipeline was stopped, not killed
+    assert ini.is_file() and str(one_face_video) in ini.read_text()
