@@ -126,6 +126,17 @@ def test_record_toggle_writes_a_playable_file(qtbot, window: MainWindow, one_fac
     assert frames[0].shape == (360, 640, 3)
     assert float(np.std(frames[len(frames) // 2])) > 10  # real picture, not a black file
 
+    # A recording the pipeline cannot write (here: its folder cannot be created) fails on the
+    # sink thread; the window shows it in red and the button pops out by itself.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    window.controller.start_recording(blocker / "sub" / "rec.mp4")
+    qtbot.waitUntil(lambda: window.banner.isVisible() and window.banner.kind == "error", timeout=WAIT_MS)
+    assert "blocker" in window.banner.label.text()
+    qtbot.waitUntil(lambda: not window.act_record.isChecked() and window.controller.recording is None, timeout=5000)
+    assert window.rec_state_label.text() == "not recording"
+    assert window.controller.state == "running"  # the rest goes on
+
 
 def test_snapshot_pause_heatmap_and_full_screen_shortcuts(qtbot, window: MainWindow, one_face_video: Path,
                                                          tmp_path: Path) -> None:
