@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,4 +118,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, **kwargs: Any) ->
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     model = ckpt.model.eval()
-    return export_model(model, ckpt.contract, out, source=checkpoint.name, **kwargs)
+    contract = ckpt.contract
+    if ckpt.spec is not None and "model_spec" not in contract.extra:
+        # The exact architecture (timm kwargs included), so tools holding only the ONNX file can
+        # rebuild a torch twin (e.g. `edgefer bench model`'s torch column).
+        contract = replace(contract, extra={**contract.extra, "model_spec": ckpt.spec.to_dict()})
+    return export_model(model, contract, out, source=checkpoint.name, **kwargs)

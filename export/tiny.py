@@ -57,7 +57,8 @@ def build_tiny_model(color: str = "gray", input_size: int = 48, seed: int = 0) -
     contract = replace(
         tiny_contract(color, input_size, attention_size=model.attention_size(input_size)[0]),
         attention_layer=model.attention_layer,
-        extra={"note": "random weights: for tests only", "output_stride": spec.output_stride},
+        extra={"note": "random weights: for tests only", "output_stride": spec.output_stride,
+               "model_spec": spec.to_dict()},
     )
     return model, contract
 

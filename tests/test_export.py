@@ -197,6 +197,8 @@ def test_export_cli_on_a_real_training_checkpoint(tiny, fer_dir: Path, tmp_path:
     assert f"wrote {out}" in text and "PASS" in text
     meta = read_metadata(out)
     assert meta["edgefer.source"] == "best.pt"
-    assert ModelContract.from_json(meta[METADATA_KEY]).outputs == ("logits", "attention", "cam")
+    stored = ModelContract.from_json(meta[METADATA_KEY])
+    assert stored.outputs == ("logits", "attention", "cam")
+    assert ModelSpec.from_dict(stored.extra["model_spec"]) == spec  # exact architecture travels with the file
     out_cam = load_classifier(out).predict(real_crops(fer_dir / "test", contract, 2))
     assert out_cam.cams is not None and out_cam.cams.shape == (2, 7, 6, 6)

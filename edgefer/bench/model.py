@@ -81,6 +81,9 @@ def torch_model_for(contract: Any, checkpoint: str | None) -> tuple[Any, str]:
         return model, "export.tiny (same seeded weights as the tiny ONNX model)"
     from train.model import ModelSpec, build_model
 
+    if "model_spec" in contract.extra:  # written by `edgefer export onnx` from a checkpoint
+        spec = ModelSpec.from_dict(contract.extra["model_spec"])
+        return build_model(spec).eval(), f"{spec.backbone} rebuilt from the contract's model_spec (random weights: timing only)"
     spec = ModelSpec(backbone=contract.backbone, in_chans=contract.channels,
                      output_stride=int(contract.extra.get("output_stride", 8)))
     probe = build_model(spec)
@@ -89,7 +92,10 @@ def torch_model_for(contract: Any, checkpoint: str | None) -> tuple[Any, str]:
         spec = ModelSpec(backbone=spec.backbone, in_chans=spec.in_chans, output_stride=spec.output_stride,
                          attention_stage=names.index(contract.attention_layer))
         probe = build_model(spec)
-    return probe.eval(), f"{contract.backbone} rebuilt from the contract (random weights: timing only)"
+    log.warning("no model_spec in the contract: torch architecture guessed from the backbone name %r; "
+                "pass --checkpoint for an exact torch twin", contract.backbone)
+    return probe.eval(), (f"{contract.backbone} GUESSED from the backbone name (timm defaults, random weights); "
+                          "pass --checkpoint for an exact twin")
 
 
 def load_bench_crops(folder: str | None, contract: Any, n: int) -> tuple[np.ndarray, str]:
