@@ -93,7 +93,7 @@ def test_live_view_face_panel_and_status(qtbot, window: MainWindow, one_face_vid
     qtbot.waitUntil(lambda: len(window.history.series(panel.track_id)) >= 5, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: float(window.fps_label.text().split()[0].replace("\u2013", "0")) > 0, timeout=WAIT_MS)
     assert window.backend_label.text() != "backend \u2013"
-    assert "tiny_fernet" in window.model_label.text()
+    assert window.model_label.text() == f"model {Path(window.prefs.model).name}"
     assert window.rec_state_label.text() == "not recording"
     # A layout that survives resizing: the video keeps a sensible share of a small window.
     window.resize(window.minimumSize())
@@ -150,7 +150,7 @@ def test_snapshot_pause_heatmap_and_full_screen_shortcuts(qtbot, window: MainWin
     data = json.loads(snap.json.read_text())
     assert len(data["faces"]) == 1 and data["faces"][0]["expression"] in EXPRESSIONS
     assert sum(data["faces"][0][f"p_{c}"] for c in EXPRESSIONS) == pytest.approx(1.0, abs=1e-3)
-    assert data["model"] == "tiny_fernet.onnx"
+    assert data["model"] == Path(window.prefs.model).name
 
     _press(qtbot, window, Qt.Key.Key_Space)
     assert window.controller.state == "paused" and window.controller.pipeline.paused
