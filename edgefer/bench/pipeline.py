@@ -8,7 +8,9 @@ decode, track with ids, align, classify (one batched call per frame), smooth, re
 overlay and labels, encode the annotated video and write the rows, on its threads. The ratio
 pipeline fps / bare fps says what the whole application costs on top of face landmarking
 (target >= 0.75). Rounds alternate (bare, pipeline, pipeline, bare, ...) so a busy machine slows
-both alike; each side's fps is its total frames over its total time.
+both alike; each side's fps is its total frames over its total time. Because an oversubscribed
+machine gives a multi-threaded process a larger CPU share than a single-threaded loop, the CPU time
+per frame (all threads, `time.process_time`) is printed too: it does not depend on the load.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def _decode(path: Path, n: int):
     return frames, fps, unique
 
 
-def _bare_pass(frames, fps: float, face_model, max_faces: int) -> tuple[float, int]:
-    """Seconds from the first frame done to the last (as the pipeline's mean fps), faces found."""
+def _bare_pass(frames, fps: float, face_model, max_faces: int) -> tuple[float, float, int]:
+    """Wall and CPU seconds from the first frame done to the last (as the pipeline's), faces found."""
     import cv2
 
     from edgefer.tracking.landmarker import create_landmarker, to_mp_image
@@ -70,10 +72,12 @@ def _bare_pass(frames, fps: float, face_model, max_faces: int) -> tuple[float, i
             faces += len(result.face_landmarks)
             if t_first is None:
                 t_first = time.perf_counter()
+                c_first = time.process_time()
         span = time.perf_counter() - t_first
+        cpu = time.process_time() - c_first
     finally:
         lm.close()
-    return span, faces
+    return span, cpu, faces
 
 
 def _pipeline_pass(args, n: int, loop: bool, out: Path, k: int):
@@ -93,12 +97,23 @@ def _pipeline_pass(args, n: int, loop: bool, out: Path, k: int):
         csv=out / f"bench_{k}.csv",
     )
     errors = []
-    with Pipeline(settings, on_event=lambda e: errors.append(e) if e.kind == "error" else None) as p:
+    cpu_marks: list[float] = []
+
+    def on_result(_r) -> None:  # process CPU time (all threads) at the first and the last frame out
+        now = time.process_time()
+        if not cpu_marks:
+            cpu_marks.append(now)
+        elif len(cpu_marks) == 1:
+            cpu_marks.append(now)
+        else:
+            cpu_marks[1] = now
+
+    with Pipeline(settings, on_result=on_result, on_event=lambda e: errors.append(e) if e.kind == "error" else None) as p:
         p.start()
         p.wait()
     if errors:
         raise SystemExit(f"edgefer bench pipeline: the pipeline reported {errors[0]}")
-    return p.stats()
+    return p.stats(), cpu_marks[-1] - cpu_marks[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"edgefer bench pipeline: {args.source.name}, {n} frames per pass ({unique} distinct, "
           f"{frames[0].shape[1]}x{frames[0].shape[0]}), {args.rounds} round(s), {os.cpu_count()} CPU(s), "
           f"load average {os.getloadavg()[0]:.1f}")
-    bare_t, bare_frames, bare_faces = 0.0, 0, 0
-    pipe_t, pipe_frames = 0.0, 0
+    bare_t, bare_cpu, bare_frames, bare_faces = 0.0, 0.0, 0, 0
+    pipe_t, pipe_cpu, pipe_frames = 0.0, 0.0, 0
     snaps = []
     order = []
     for r in range(args.rounds):
@@ -129,18 +144,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         for k, side in enumerate(order):
             if side == "bare":
-                span, faces = _bare_pass(frames, fps, args.face_model, args.max_faces)
+                span, cpu, faces = _bare_pass(frames, fps, args.face_model, args.max_faces)
                 bare_t += span
+                bare_cpu += cpu
                 bare_frames += n - 1
                 bare_faces += faces
                 print(f"  bare MediaPipe pass: {(n - 1) / span:6.1f} fps ({faces / n:.2f} faces/frame)")
             else:
                 try:
-                    st = _pipeline_pass(args, n, unique < n, out, k)
+                    st, cpu = _pipeline_pass(args, n, unique < n, out, k)
                 except PipelineError as exc:
                     raise SystemExit(f"edgefer bench pipeline: {exc}") from None
                 snaps.append(st)
                 pipe_t += (st.frames_processed - 1) / st.mean_fps
+                pipe_cpu += cpu
                 pipe_frames += st.frames_processed - 1
                 print(f"  pipeline pass:       {st.mean_fps:6.1f} fps ({st.faces / max(st.frames_processed, 1):.2f} "
                       f"faces/frame, {st.frames_dropped} dropped) [{st.backend}, {st.model}]")
@@ -151,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
     pipe_fps = pipe_frames / pipe_t
     print(f"bare MediaPipe {bare_fps:.1f} fps | pipeline (track+classify+render+record+csv) {pipe_fps:.1f} fps | "
           f"ratio {pipe_fps / bare_fps:.2f} (target >= 0.75)")
+    bare_ms, pipe_ms = bare_cpu / bare_frames * 1000, pipe_cpu / pipe_frames * 1000
+    print(f"CPU time per frame (all threads): bare {bare_ms:.1f} ms | pipeline {pipe_ms:.1f} ms | "
+          f"ratio bare/pipeline {bare_ms / pipe_ms:.2f} (the fps ratio if both had one core each; "
+          "robust to a busy machine, where the pipeline's several threads get a larger CPU share than one)")
     print(f"{'stage':<11}{'p50 ms':>8}{'p95 ms':>8}   (median over pipeline passes)")
     for name in ("capture", "track", "classify", "render", "sink"):
         p50 = statistics.median(s.stage(name).p50_ms for s in snaps)
