@@ -271,3 +271,17 @@ def test_int8_qdq_onnx_needs_no_calibration_folder(tiny_onnx_model: Path, tmp_pa
     assert is_explicitly_quantized(read_onnx_metadata(q))
     rc, text = _cli(["export", "tensorrt", "--onnx", str(q), "--out", str(tmp_path / "q.engine"), "--precision", "int8"])
     assert rc == 3 and "TensorRT is not installed" in text  # argument checks passed; only TensorRT is missing
+
+
+def test_engines_of_a_read_only_model_go_to_the_user_cache(model_copy: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgefer.runtime.engine_cache import engine_folder
+
+    assert engine_folder(model_copy) == model_copy.parent
+    monkeypatch.setenv("EDGEFER_CACHE_DIR", str(tmp_path / "usercache"))
+    folder = engine_folder(model_copy, writable=lambda p: False)  # as for a system-wide install
+    assert folder == tmp_path / "usercache" / "engines" and folder.is_dir()
+    key = dataclasses.replace(KEY, onnx_sha256=file_sha256(model_copy))
+    d = cache_decision(model_copy, key, folder)
+    assert d.action == "build" and d.engine_path.parent == folder
+    assert d.engine_path.name == cached_engine_path(model_copy, key).name

@@ -1,5 +1,8 @@
 """TensorRT engine cache: engines live next to their ONNX file, keyed by what makes them valid.
 
+(When the ONNX file's folder is read-only, e.g. the shipped model in a system-wide install, the
+engines go to the user cache instead: `edgefer.paths.cache_dir() / "engines"`.)
+
 An engine is only valid for the ONNX file it was built from, the TensorRT version that built it
 and the GPU it was built on (and the precision/batch profile it was built with). Those facts form
 an `EngineKey`; its digest names the cached file (`MODEL.<digest>.engine`) and the sidecar JSON
@@ -21,7 +24,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgefer.contract import ModelContract
 from edgefer.runtime.errors import ModelLoadError
@@ -65,8 +68,24 @@ class EngineKey:
         return out
 
 
-def cached_engine_path(onnx_path: Path, key: EngineKey) -> Path:
-    return onnx_path.with_name(f"{onnx_path.stem}.{key.digest()}.engine")
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK)
+
+
+def engine_folder(onnx_path: Path, writable: Callable[[Path], bool] = _writable) -> Path:
+    """Beside the ONNX file; the user cache (`EDGEFER_CACHE_DIR`/engines) when that folder is
+    read-only, e.g. the shipped model inside a system-wide installation."""
+    if writable(onnx_path.parent):
+        return onnx_path.parent
+    from edgefer.paths import cache_dir
+
+    folder = cache_dir() / "engines"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cached_engine_path(onnx_path: Path, key: EngineKey, folder: Path | None = None) -> Path:
+    return (folder or onnx_path.parent) / f"{onnx_path.stem}.{key.digest()}.engine"
 
 
 def sidecar_path(engine_path: Path) -> Path:
@@ -153,16 +172,20 @@ class CacheDecision:
     stale: tuple[Path, ...] = ()  # engines of older ONNX versions of this model, to delete
 
 
-def _siblings(onnx_path: Path) -> list[Path]:
-    return sorted(onnx_path.parent.glob(f"{onnx_path.stem}.*.engine"))
+def _siblings(onnx_path: Path, folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"{onnx_path.stem}.*.engine"))
 
 
-def cache_decision(onnx_path: Path, key: EngineKey) -> CacheDecision:
-    """Decide whether the cached engine for `key` can be reused (pure: reads sidecars only)."""
-    target = cached_engine_path(onnx_path, key)
+def cache_decision(onnx_path: Path, key: EngineKey, folder: Path | None = None) -> CacheDecision:
+    """Decide whether the cached engine for `key` can be reused (pure: reads sidecars only).
+
+    `folder`: where engines are cached (default: beside the ONNX file).
+    """
+    folder = folder or onnx_path.parent
+    target = cached_engine_path(onnx_path, key, folder)
     stale: list[Path] = []
     nearest: tuple[EngineKey, Path] | None = None
-    for engine in _siblings(onnx_path):
+    for engine in _siblings(onnx_path, folder):
         try:
             other = read_sidecar(engine).key
         except ModelLoadError as exc:
@@ -211,7 +234,7 @@ def ensure_engine(
     from edgefer.runtime.trt_build import BuildOptions, build_engine
 
     key = current_key(onnx_path, precision, max_batch)
-    decision = cache_decision(onnx_path, key)
+    decision = cache_decision(onnx_path, key, engine_folder(onnx_path))
     if decision.action == "reuse":
         log.info("reusing TensorRT engine %s", decision.engine_path)
         return decision.engine_path
