@@ -50,8 +50,11 @@ def _provider_list(backend: str, model_path: Path) -> list[Any]:
     for name in chosen:
         provider = ORT_PROVIDERS[name]
         if provider == "TensorrtExecutionProvider":
-            # ORT's own engine cache, next to the model (the EP builds engines per input shape).
-            cache = model_path.parent / f"{model_path.stem}.ort-trt-cache"
+            # ORT's own engine cache, next to the model (or in the user cache when that folder is
+            # read-only), as for edgefer's own TensorRT engines.
+            from edgefer.runtime.engine_cache import engine_folder
+
+            cache = engine_folder(model_path) / f"{model_path.stem}.ort-trt-cache"
             providers.append(
                 (
                     provider,
