@@ -11,9 +11,9 @@ similar their attention maps stay (the explanation must survive quantization too
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

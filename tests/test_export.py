@@ -7,9 +7,7 @@ import importlib.metadata
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-
 import torch
 
 from edgefer.contract import METADATA_KEY, ModelContract

@@ -108,7 +108,7 @@ class Classifier(ABC):
     def close(self) -> None:
         """Release backend resources (device memory, sessions)."""
 
-    def __enter__(self) -> "Classifier":
+    def __enter__(self) -> Classifier:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,9 +22,10 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgefer.contract import ModelContract
 from edgefer.runtime.errors import ModelLoadError
@@ -58,7 +59,7 @@ class EngineKey:
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def differences(self, other: "EngineKey") -> list[str]:
+    def differences(self, other: EngineKey) -> list[str]:
         """Human-readable list of what changed from `other` to `self`."""
         out = []
         for name, mine in asdict(self).items():
@@ -119,7 +120,7 @@ class EngineSidecar:
         return json.dumps(raw, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, source: str) -> "EngineSidecar":
+    def from_json(cls, text: str, source: str) -> EngineSidecar:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:

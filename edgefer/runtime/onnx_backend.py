@@ -191,4 +191,4 @@ class OnnxRuntimeClassifier(Classifier):
         if self._input_dtype is not np.float32:
             x = x.astype(self._input_dtype)
         values = self._session.run(self._output_names, {self._input_name: x})
-        return dict(zip(self._output_names, values))
+        return dict(zip(self._output_names, values, strict=True))
