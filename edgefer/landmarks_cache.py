@@ -380,7 +380,8 @@ def measure_variants(
     """Run every candidate variant on a fixed random sample: the figures behind the default chain.
 
     Returns (images measured, one VariantStat per variant: the default chain first, in order, then
-    the alternatives). Unreadable files are left out of the sample.
+    the alternatives, then one named "policy": `StillLandmarker.detect`, i.e. the chain with its
+    plausibility check, as the cache uses it). Unreadable files are left out of the sample.
     """
     import random
 
@@ -393,6 +394,8 @@ def measure_variants(
     chosen = pool[: max(1, sample)]
     variants = DEFAULT_VARIANTS + ALTERNATIVE_VARIANTS
     found = np.zeros((len(chosen), len(variants)), bool)
+    policy_found = np.zeros(len(chosen), bool)
+    policy_seconds = 0.0
     marks: list[list[np.ndarray | None]] = []
     seconds = np.zeros(len(variants))
     images = 0
@@ -408,6 +411,9 @@ def measure_variants(
                 seconds[k] += time.perf_counter() - t0
                 found[images, k] = m is not None
                 row.append(m)
+            t0 = time.perf_counter()
+            policy_found[images] = landmarker.detect(image)[0] is not None
+            policy_seconds += time.perf_counter() - t0
             marks.append(row)
             images += 1
     found = found[:images]
@@ -426,4 +432,13 @@ def measure_variants(
                 median_shift_px=float(np.median(shifts)) if shifts and k > 0 else None,
             )
         )
+    stats.append(
+        VariantStat(
+            name="policy",
+            found_pct=100.0 * policy_found[:images].mean() if images else 0.0,
+            chain_pct=None,
+            ms_per_image=1000.0 * policy_seconds / max(images, 1),
+            median_shift_px=None,
+        )
+    )
     return images, stats

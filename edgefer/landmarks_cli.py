@@ -87,6 +87,9 @@ def _measure(args: argparse.Namespace, relpaths: list[str]) -> int:
         args.data_dir, args.measure_variants, args.seed, relpaths, args.face_model, progress=not args.no_progress
     )
     print(f"{images} images from {args.data_dir} (seed {args.seed})")
+    print("alone: the variant by itself; chain: any of the default chain up to it, unchecked;")
+    print("shift px: median mean |landmark difference| to the first variant where both find a face;")
+    print("policy: the default chain with its plausibility check (what the cache stores).")
     print(f"{'variant':28s} {'alone':>7s} {'chain':>7s} {'ms/img':>7s} {'shift px':>8s}")
     for s in stats:
         chain = f"{s.chain_pct:6.1f}%" if s.chain_pct is not None else "      -"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -136,3 +137,34 @@ def test_cli_split_and_summary(
     assert "no split val" in capsys.readouterr().out
     assert edgefer_main(["landmarks", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().out
+
+
+def test_redo_uncertain_recomputes_only_those(small_fer: Path, face_model: Path, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    lc.compute_landmarks(small_fer, cache_dir, face_model=face_model, progress=False)
+    cache = lc.LandmarkCache.open(cache_dir)
+    assert cache.image_size("test/happy/" + sorted((small_fer / "test" / "happy").glob("*.jpg"))[1].name) == (48, 48)
+    assert cache.image_size("train/sad/notes.txt") is None
+    uncertain = [p for p, _ in cache.items() if lc._uncertain(cache, small_fer, p)]
+    assert "train/sad/notes.txt" in uncertain and len(uncertain) < 26
+    summary = lc.compute_landmarks(small_fer, cache_dir, face_model=face_model, progress=False, redo_uncertain=True)
+    assert summary.computed == len(uncertain) and summary.images == 26
+    assert len(lc.LandmarkCache.open(cache_dir)) == 26  # newer shards replace, never duplicate
+
+
+def test_cli_measure_variants(small_fer: Path, face_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = edgefer_main(
+        ["landmarks", str(small_fer), "--split", "test", "--measure-variants", "6", "--face-model", str(face_model), "--no-progress"]
+    )
+    text = capsys.readouterr().out
+    assert code == 0 and re.search(r"^[56] images from", text)  # an unreadable pick is left out
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if "%" in line and not line.startswith("alone")}
+    assert "pad25_const_up4" in rows and "policy" in rows and "pad25_reflect_up4" in rows
+    alone = float(rows["pad25_const_up4"][0].rstrip("%"))
+    chain_last = float(rows["up4_c0.1"][1].rstrip("%"))
+    assert 0 <= alone <= chain_last <= 100  # the chain only ever adds
+
+
+def test_cli_needs_out_unless_measuring(small_fer: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert edgefer_main(["landmarks", str(small_fer)]) == 2
+    assert "--out" in capsys.readouterr().out
