@@ -52,17 +52,20 @@ def calibration_batches(folder: str | Path, contract: ModelContract, count: int,
 
 
 def _pre_process(fp32_path: Path, prep: Path) -> Path:
-    """ORT's pre-pass with symbolic shapes, else ONNX shapes only, else none (logged)."""
+    """ORT's pre-pass (ONNX shape inference + graph optimisation), or none when it fails (logged).
+
+    Symbolic shape inference is skipped on purpose: these CNNs have fully static shapes apart from
+    the batch axis, and ORT's symbolic pass, when it fails, leaves `sym_shape_infer_temp.onnx` and
+    its weights in the current directory.
+    """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    for skip_symbolic in (False, True):
-        try:
-            quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=skip_symbolic)
-            return prep
-        except Exception as exc:  # noqa: BLE001 - ORT raises bare Exception here
-            log.info("quantization pre-process (symbolic shapes skipped=%s) failed: %s", skip_symbolic, exc)
-    log.warning("quantizing %s without ORT's pre-processing pass (it failed on this graph)", fp32_path.name)
-    return fp32_path
+    try:
+        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
+        return prep
+    except Exception as exc:  # noqa: BLE001 - ORT raises bare Exception here
+        log.warning("quantizing %s without ORT's pre-processing pass (it failed: %s)", fp32_path.name, exc)
+        return fp32_path
 
 
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_dir: str | Path, *, count: int = 256,

@@ -130,9 +130,13 @@ def test_bad_export_arguments(tiny, tmp_path: Path) -> None:
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_int8_quantization_reports_accuracy_change(tiny, fer_dir: Path, tmp_path: Path) -> None:
+def test_int8_quantization_reports_accuracy_change(tiny, fer_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import onnx
 
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # ORT's quantization helpers like to drop temp files in the working directory
     model, contract = tiny
     result = export_model(
         model, contract, tmp_path / "f.onnx", cam=True,
@@ -155,6 +159,7 @@ def test_int8_quantization_reports_accuracy_change(tiny, fer_dir: Path, tmp_path
     table = acc.table()
     assert "fp32" in table and "int8" in table and "change" in table
     assert result.int8_parity is not None and not result.int8_parity.enforced
+    assert list(cwd.iterdir()) == []  # nothing left behind
     # The int8 file runs through the normal runtime path.
     out = load_classifier(result.int8_path).predict(real_crops(fer_dir / "test", contract, 4))
     assert out.probs.shape == (4, 7) and out.cam is not None
