@@ -33,8 +33,9 @@ class Display:
 
         self._cv2 = cv2
         self.name = name
-        self._closed_by_user = False
-        cv2.namedWindow(name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        self._sized = False
+        # resizable, aspect kept, no Qt toolbar/status bar (a plain video window)
+        cv2.namedWindow(name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
 
     @classmethod
     def open_or_none(cls, name: str = "edgefer") -> "Display | None":
@@ -48,6 +49,10 @@ class Display:
             return None
 
     def show(self, image: np.ndarray) -> None:
+        if not self._sized:
+            # A resizable window opens at a toolkit default size: start at the video's own size.
+            self._cv2.resizeWindow(self.name, int(image.shape[1]), int(image.shape[0]))
+            self._sized = True
         self._cv2.imshow(self.name, image)
 
     def poll_quit(self) -> bool:
