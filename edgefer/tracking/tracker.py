@@ -16,6 +16,7 @@ advances its own clock by `1000 / assumed_fps`. A repeated timestamp is nudged f
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ class FaceTracker:
         )
         self._last_ts: int | None = None
         self.frames_processed = 0
+        #: Seconds spent inside MediaPipe calls (the rest of `process` is the tracker's own cost).
+        self.mediapipe_seconds = 0.0
 
     def _timestamp(self, timestamp_ms: int | None) -> int:
         if timestamp_ms is None:
@@ -104,10 +107,14 @@ class FaceTracker:
         image = to_mp_image(rgb)
         if self.mode == "video":
             ts = self._timestamp(timestamp_ms)
+            t0 = time.perf_counter()
             result = self._landmarker.detect_for_video(image, ts)
+            self.mediapipe_seconds += time.perf_counter() - t0
             self._last_ts = ts
         else:
+            t0 = time.perf_counter()
             result = self._landmarker.detect(image)
+            self.mediapipe_seconds += time.perf_counter() - t0
         self.frames_processed += 1
         h, w = frame.shape[:2]
         raw = convert_result(result, w, h)
