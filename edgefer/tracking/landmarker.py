@@ -4,13 +4,14 @@ Everything that touches MediaPipe directly lives here: building a landmarker fro
 file, validating frames *before* they reach MediaPipe (whose own errors on a bad array are cryptic
 C++ aborts or silent garbage), and turning its normalised results into pixel-space NumPy arrays.
 MediaPipe is imported lazily so that importing `edgefer.tracking` (e.g. for the pure id logic or the
-blendshape names) stays instant.
+blendshape names) stays instant. MediaPipe 1.2's C++ side prints a few INFO/WARNING lines to stderr
+when a landmarker starts (XNNPACK delegate, feedback tensors); GLOG_minloglevel, ABSL_MIN_LOG_LEVEL
+and TF_CPP_MIN_LOG_LEVEL do not silence them (tried), and they are harmless.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,6 @@ from edgefer.tracking.blendshapes import BLENDSHAPE_NAMES, NUM_BLENDSHAPES, NUM_
 log = logging.getLogger(__name__)
 
 MODES = ("video", "image")
-
-
-def _quiet_glog() -> None:
-    # MediaPipe's C++ side logs INFO/WARNING lines (XNNPACK, feedback tensors) on every start;
-    # keep errors only unless the user asked for something else.
-    os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 def create_landmarker(
@@ -52,7 +47,6 @@ def create_landmarker(
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
     path = resolve_face_model(face_model)
-    _quiet_glog()
     from mediapipe.tasks.python import BaseOptions, vision
 
     options = vision.FaceLandmarkerOptions(

@@ -1,11 +1,13 @@
-"""Landmarks of small, tightly cropped face images (FER2013's 48x48), with a fallback chain.
+"""Landmarks of small, tightly cropped face images (FER2013's 48x48), with a checked fallback chain.
 
 MediaPipe's face detector was trained on faces with some context around them and at a few dozen
-pixels or more; FER2013's crops cut at the forehead and chin, so the detector misses ~7% of them at
-native size. Measured on 500 random FER2013 test images (seed 1; see docs/tracking.md):
-padding the crop with a black (constant) border of 25% then upscaling x4 finds 96.4% alone; the
-chain below, tried only for images the previous variant missed, reaches 99.0%. Reflect/replicate
-borders help less: they mirror the face's features into the border, which confuses the detector.
+pixels or more; FER2013's crops cut at the forehead and chin, so the detector misses ~11% of them at
+native size. Measured on 500 random FER2013 test images (seed 1; `edgefer landmarks DATA --split test
+--measure-variants 500`, table in docs/tracking.md): padding the crop with a black (constant)
+border of 25% then upscaling x4 finds 96.4% alone; the fallback variants below, tried only when the
+first finds nothing, raise that to 99.0% unchecked, 98.0% after the plausibility check of
+`StillLandmarker` (97.7% over all 35,887 FER2013 images). Reflect/replicate borders help less: they
+mirror the face's features into the border, which confuses the detector.
 
 Every variant returns landmarks in the ORIGINAL image's pixel coordinates (scaling and padding
 undone), with MediaPipe's convention (x * width: 0 is the left edge of the first pixel), so the same
@@ -44,7 +46,8 @@ class Variant:
     confidence: float
 
 
-#: Tried in order, each only when all previous ones found no face (measured, docs/tracking.md).
+#: Tried in order until StillLandmarker's plausibility check passes (measured, docs/tracking.md);
+#: every presentation (border, padding, scale) differs, so two agreeing variants are independent.
 DEFAULT_VARIANTS: tuple[Variant, ...] = (
     Variant("pad25_const_up4", 0.25, 288, "constant", 0.5),
     Variant("pad50_const_up4_c0.2", 0.50, 384, "constant", 0.2),
