@@ -80,10 +80,20 @@ def run(args: argparse.Namespace) -> int:
               "or --out NEW_DIR for a new run", file=sys.stderr)
         return 2
 
+    import logging
+
     from train.trainer import Trainer
 
-    summary = Trainer(cfg, run_dir, resume=args.resume).fit()
-    if summary:
+    try:
+        summary = Trainer(cfg, run_dir, resume=args.resume).fit()
+    except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        logging.getLogger(__name__).debug("training failed", exc_info=True)
+        print(f"edgefer train: {exc}", file=sys.stderr)
+        return 2
+    if summary.get("stopped"):
+        print(f"stopped at epoch {summary['epoch']}, step {summary['step']} (run.stop_after_steps); "
+              f"continue with: edgefer train --out {run_dir} --resume")
+    elif summary:
         best = summary.get("best", {})
         print(f"run folder: {run_dir}")
         print(f"best: epoch {best.get('epoch')}, val accuracy {best.get('val_accuracy', float('nan')):.4f}, "

@@ -139,6 +139,9 @@ class RunSettings(Settings):
     save_every_steps: int = Field(0, ge=0)
     #: Stop an epoch after this many steps (smoke runs); 0 = the whole epoch.
     max_steps_per_epoch: int = Field(0, ge=0)
+    #: Stop this invocation after N optimizer steps, saving `last.pt` (continue with --resume): for
+    #: time-boxed sessions on a shared machine. 0 = run to the end.
+    stop_after_steps: int = Field(0, ge=0)
     progress: bool = True
     deterministic: bool = False
 

@@ -36,16 +36,15 @@ def load_split(cfg: TrainConfig, split: str, limit: int | None = None, progress:
     d = cfg.data
     root = d.root_path()
     cache = expand_path(d.cache_dir) if d.cache_dir else None
-    if d.format == "fer2013_csv":
-        from train.datasets.fer2013_csv import pack_fer2013_csv
+    fmt = d.format
+    if fmt == "fer2013_csv":
+        from train.datasets.fer2013_csv import csv_split_name, materialize_csv
 
-        packed = pack_fer2013_csv(root, split, cache, d.name, stored_size=d.stored_size, color=d.color)
-        if limit:
-            packed = packed.subset(stratified_limit(packed.labels, limit, cfg.run.seed))
-        return packed
+        root = materialize_csv(root, cache if cache is not None else expand_path("cache/packed"))
+        split, fmt = csv_split_name(split), "folder"
     from train.datasets import read_entries
 
-    entries = read_entries(d.format, root, split)
+    entries = read_entries(fmt, root, split)
     if limit:
         keep = stratified_limit(np.array([e.label for e in entries]), limit, cfg.run.seed)
         entries = [entries[i] for i in keep]

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -119,7 +120,7 @@ def load_archive(path: str | Path) -> PackedSplit:
                 landmarks=data["landmarks"].astype(np.float32),
                 meta=json.loads(str(data["meta"])),
             )
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"packed archive {p} is unreadable or incomplete ({exc})") from exc
     if split.meta.get("format") != ARCHIVE_FORMAT:
         raise ValueError(f"packed archive {p} has format {split.meta.get('format')!r}, expected {ARCHIVE_FORMAT}")

@@ -22,23 +22,33 @@ from train.augment import AugmentParams, compose, photometric, random_affine, re
 class FERDataset(Dataset):
     """Items: (image uint8 (C, S, S), AU map uint8 (S, S), map valid bool, label int64).
 
-    Indexing takes `i` or `(i, epoch)`; the epoch only seeds the augmentation.
+    Indexing takes `i` or `(i, epoch)`; the epoch only seeds the augmentation. AU maps are either
+    precomputed (`maps`, `valid`) or, for datasets too large for that (AffectNet at 224 px would need
+    14 GB), drawn per item from `landmarks` (stored-image pixels) with `edgefer.au.au_map`.
     """
 
     def __init__(
         self,
         images: np.ndarray,
         labels: np.ndarray,
-        maps: np.ndarray,
-        valid: np.ndarray,
+        maps: np.ndarray | None,
+        valid: np.ndarray | None,
         input_size: int,
         augment: AugmentParams | None = None,
         seed: int = 0,
+        landmarks: np.ndarray | None = None,
     ) -> None:
-        if not (len(images) == len(labels) == len(maps) == len(valid)):
-            raise ValueError("images, labels, maps and valid flags must have the same length")
-        if len(maps) and maps.shape[1:] != (input_size, input_size):
+        if maps is None:
+            if landmarks is None or len(landmarks) != len(images):
+                raise ValueError("without precomputed AU maps, landmarks for every image are needed")
+            valid = np.zeros(len(images), bool)  # unused: decided per item
+        elif valid is None or not (len(images) == len(maps) == len(valid)):
+            raise ValueError("images, maps and valid flags must have the same length")
+        if len(images) != len(labels):
+            raise ValueError("images and labels must have the same length")
+        if maps is not None and len(maps) and maps.shape[1:] != (input_size, input_size):
             raise ValueError(f"AU maps are {maps.shape[1:]}, expected ({input_size}, {input_size})")
+        self.landmarks = landmarks
         self.images = images
         self.labels = labels.astype(np.int64)
         self.maps = maps
@@ -54,8 +64,17 @@ class FERDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]):
         i, epoch = (key if isinstance(key, tuple) else (key, 0))
         i = int(i)
-        amap = self.maps[i]
-        valid = bool(self.valid[i])
+        if self.maps is None:
+            from edgefer.au import au_map
+
+            stored = self.images.shape[1]
+            m = au_map(self.landmarks[i], int(self.labels[i]), (self.size, self.size), frame_size=(stored, stored))
+            valid = m is not None
+            amap = (np.clip(np.rint(m * 255.0), 0, 255).astype(np.uint8) if valid
+                    else np.zeros((self.size, self.size), np.uint8))
+        else:
+            amap = self.maps[i]
+            valid = bool(self.valid[i])
         if self.augment is None:
             image = warp_image(self.images[i], self.base, self.size)
         else:

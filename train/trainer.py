@@ -39,6 +39,9 @@ from train.torch_data import EpochSampler, FERDataset
 
 log = logging.getLogger(__name__)
 
+#: Keep the training split's AU maps in memory (uint8) up to this size; beyond, draw them per sample.
+PRECOMPUTE_MAPS_BYTES = 2 * 1024**3
+
 
 @dataclass
 class DistInfo:
@@ -175,6 +178,10 @@ def make_contract(
     )
 
 
+class StopRequested(Exception):
+    """`run.stop_after_steps` reached: `last.pt` is saved and the run can be resumed."""
+
+
 class Trainer:
     """Owns one run folder. `fit()` trains to `optim.epochs` and returns the final summary."""
 
@@ -224,16 +231,22 @@ class Trainer:
         if not self.info.main:
             self.data = prepare_data(cfg, progress=False)
         size = cfg.model.input_size
-        t0 = time.perf_counter()
-        tr_maps, tr_valid = build_maps(self.data.train, size)
-        va_maps, va_valid = build_maps(self.data.val, size)
-        log.info(
-            "AU maps at %dx%d: train %d/%d valid, val %d/%d valid (%.1fs)",
-            size, size, tr_valid.sum(), len(tr_valid), va_valid.sum(), len(va_valid), time.perf_counter() - t0,
-        )
         a = cfg.augment
         params = AugmentParams(a.enabled, a.hflip, a.rotate_deg, tuple(a.scale), a.translate, a.brightness, a.contrast, a.erase)
-        self.train_set = FERDataset(self.data.train.images, self.data.train.labels, tr_maps, tr_valid, size, params, cfg.run.seed)
+        t0 = time.perf_counter()
+        va_maps, va_valid = build_maps(self.data.val, size)
+        if len(self.data.train) * size * size <= PRECOMPUTE_MAPS_BYTES:
+            tr_maps, tr_valid = build_maps(self.data.train, size)
+            log.info(
+                "AU maps at %dx%d: train %d/%d valid, val %d/%d valid (%.1fs)",
+                size, size, tr_valid.sum(), len(tr_valid), va_valid.sum(), len(va_valid), time.perf_counter() - t0,
+            )
+        else:
+            tr_maps = tr_valid = None
+            log.info("AU maps at %dx%d drawn per sample (too many to keep: %d images); val %d/%d valid",
+                     size, size, len(self.data.train), va_valid.sum(), len(va_valid))
+        self.train_set = FERDataset(self.data.train.images, self.data.train.labels, tr_maps, tr_valid, size, params,
+                                    cfg.run.seed, landmarks=self.data.train.landmarks)
         self.val_set = FERDataset(self.data.val.images, self.data.val.labels, va_maps, va_valid, size, None, cfg.run.seed)
         self.sampler = EpochSampler(len(self.train_set), cfg.run.seed, self.info.rank, self.info.world, shuffle=True)
         bs = cfg.optim.batch_size
@@ -266,6 +279,7 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.step_in_epoch = 0
+        self.steps_this_run = 0
         if self.resume:
             self._load_last()
 
@@ -390,6 +404,12 @@ class Trainer:
                     w.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
                 if cfg.run.save_every_steps and self.step % cfg.run.save_every_steps == 0 and self.info.main:
                     self._save("last.pt", {"partial_epoch": True}, step_in_epoch=self.step_in_epoch)
+                self.steps_this_run += 1
+                if cfg.run.stop_after_steps and self.steps_this_run >= cfg.run.stop_after_steps:
+                    if self.step_in_epoch < self.steps_per_epoch:
+                        if self.info.main:
+                            self._save("last.pt", {"stopped": True}, step_in_epoch=self.step_in_epoch)
+                        raise StopRequested
         except KeyboardInterrupt:
             if self.info.main:
                 path = self._save("last.pt", {"interrupted": True}, step_in_epoch=self.step_in_epoch)
@@ -500,6 +520,13 @@ class Trainer:
                     )
                     summary = metrics
                 barrier(self.info)
+                if cfg.run.stop_after_steps and self.steps_this_run >= cfg.run.stop_after_steps \
+                        and self.epoch < cfg.optim.epochs:
+                    raise StopRequested
+        except StopRequested:
+            log.info("stopped after %d steps (run.stop_after_steps) at epoch %d, step %d; continue with --resume",
+                     self.steps_this_run, self.epoch, self.step)
+            summary = {"stopped": True, "epoch": self.epoch, "step": self.step, "best": self.best}
         finally:
             if self.writer is not None:
                 self.writer.close()
