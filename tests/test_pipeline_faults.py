@@ -187,6 +187,10 @@ def test_live_controls(face_clip, tiny_onnx_model, face_model, tmp_path):
         p.set_max_faces(1)
         with pytest.raises(ValueError, match="max faces"):
             p.set_max_faces(0)
+        p.set_max_faces(6)  # above the landmarker's limit: it is rebuilt, ids keep counting
+        _wait_for(lambda: any(e.message == "tracking up to 6 faces" for e in events), 30, "tracker rebuilt")
+        n3 = p.stats().faces
+        _wait_for(lambda: p.stats().faces >= n3 + 5, 60, "faces after the rebuild")
         st = p.stats()
         assert st.state == "running" and st.fps > 0 and st.backend.startswith("onnxruntime")
         assert st.model == tiny_onnx_model.name
@@ -243,3 +247,17 @@ def test_start_errors_are_clear_and_leave_nothing_running(face_clip, tiny_onnx_m
         p.stop()  # nothing to stop: returns at once
         assert time.monotonic() - t0 < 0.5
         assert not [t for t in threading.enumerate() if t.name.startswith("edgefer-")]
+
+
+def test_realtime_paces_a_file_at_its_frame_rate(face_clip, tiny_onnx_model, face_model):
+    # 48 frames of a 24 fps clip (looped): reading alone must take 47/24 s of wall time,
+    # however fast the machine; without --realtime they take a fraction of that.
+    s = settings(face_clip, tiny_onnx_model, face_model, realtime=True, max_frames=48, capture={"loop": True})
+    with Pipeline(s) as p:
+        p.start()
+        t0 = time.monotonic()
+        assert p.wait(60)
+        wall = time.monotonic() - t0
+    st = p.stats()
+    assert st.frames_read == 48 and st.frames_processed + st.frames_dropped == 48
+    assert wall >= 47 / 24, wall

@@ -280,7 +280,7 @@ class Pipeline:
     # ------------------------------------------------------------------------------------
     def pause(self) -> None:
         """Hold the stream: files stop reading; live sources keep reading but discard frames."""
-        if not self._paused.is_set():
+        if self.running and not self._paused.is_set():
             self._paused.set()
             self._stats.state = "paused"
             self._emit("status", "pipeline", "paused")
@@ -623,18 +623,19 @@ class Pipeline:
         self._put_end(q_out)
 
     def _rebuild_tracker(self, n: int) -> None:
-        from edgefer.tracking import FaceTracker
-
-        s = self.settings
+        """Raise the landmarker's face limit: a fresh landmarker, track ids keep counting up."""
+        old = self._tracker_faces
         try:
-            new = FaceTracker(face_model=s.face_model, max_faces=n, mode="video", blendshapes=s.blendshapes)
+            self._tracker.max_faces = n
+            self._tracker.reset()
         except Exception as exc:  # noqa: BLE001
-            self._emit("error", "track", f"cannot raise max faces to {n}: {exc}")
-            self._max_faces = self._tracker_faces
+            self._emit("error", "track", f"cannot raise max faces to {n}: {exc}; staying at {old}")
+            self._max_faces = old
+            self._tracker.max_faces = old
+            self._tracker.reset()
             return
-        old, self._tracker, self._tracker_faces = self._tracker, new, n
-        old.close()
-        self._emit("status", "track", f"tracking up to {n} faces (track ids restart)")
+        self._tracker_faces = n
+        self._emit("status", "track", f"tracking up to {n} faces")
 
     def _classify_loop(self) -> None:
         q_in, q_out = self._q[1], self._q[2]
