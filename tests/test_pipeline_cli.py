@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edgefer.cli import build_parser, main
 from edgefer.pipeline.cli import build_settings

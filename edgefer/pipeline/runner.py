@@ -32,7 +32,6 @@ raise `PipelineError` from `start()`.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
@@ -665,7 +664,7 @@ class Pipeline:
             mode, opacity = self._heatmap
             status = None
             if self.settings.show_fps:
-                status = f"{self._stats_fps():.1f} fps  {len(result.predictions)} face(s)"
+                status = f"{self._stats.recent_fps():.1f} fps  {len(result.predictions)} face(s)"
             try:
                 result.annotated = render.render_frame(
                     result, crop_size, mode=mode, opacity=opacity, colormap=colormap, status=status
@@ -677,9 +676,6 @@ class Pipeline:
             if not self._put(q_out, item):
                 break
         self._put_end(q_out)
-
-    def _stats_fps(self) -> float:
-        return self._stats.recent_fps()
 
     # -- sinks ------------------------------------------------------------------------------
     def _sink_loop(self) -> None:
@@ -813,14 +809,10 @@ class Pipeline:
 
 
 def _blendshape_names() -> tuple[str, ...]:
-    """The 52 blendshape names in MediaPipe order, from the tracking package."""
-    import edgefer.tracking as tracking
+    """The 52 blendshape names in MediaPipe order (the row columns with --blendshapes)."""
+    from edgefer.tracking import BLENDSHAPE_NAMES
 
-    for attr in ("BLENDSHAPE_NAMES", "blendshape_names", "BLENDSHAPES"):
-        names = getattr(tracking, attr, None)
-        if names:
-            return tuple(names)
-    raise PipelineError("edgefer.tracking exposes no blendshape names; cannot write blendshape columns")
+    return tuple(BLENDSHAPE_NAMES)
 
 
 def run_pipeline(
