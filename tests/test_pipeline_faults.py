@@ -158,9 +158,15 @@ def test_live_controls(face_clip, tiny_onnx_model, face_model, tmp_path):
         _wait_for(lambda: p.stats().frames_processed >= 10, 60, "frames")
         p.pause()
         assert p.paused
-        time.sleep(0.5)  # frames already in flight finish
+
+        def settled() -> bool:  # frames already in flight have finished
+            a = p.stats().frames_processed
+            time.sleep(0.3)
+            return p.stats().frames_processed == a
+
+        _wait_for(settled, 20, "frames in flight to finish")
         n1 = p.stats().frames_processed
-        time.sleep(0.5)
+        time.sleep(0.6)
         assert p.stats().frames_processed == n1 and p.stats().state == "paused"
         p.resume()
         _wait_for(lambda: p.stats().frames_processed >= n1 + 5, 60, "frames after resume")
