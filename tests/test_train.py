@@ -216,3 +216,22 @@ def test_augmentation_moves_image_and_map_together():
     # Same (index, epoch): same draw; another epoch: another draw.
     a, b, c = ds[(5, 1)][0], ds[(5, 1)][0], ds[(5, 2)][0]
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_pretrained_weights_from_a_local_file(tmp_path):
+    """Offline machines: `model.pretrained_path` loads a local timm file (3-channel stem summed to gray)."""
+    import timm
+    from safetensors.torch import save_file
+
+    from train.model import ModelSpec, build_model
+
+    kwargs = {"channels": [8, 16, 32, 64], "stem_width": 8}
+    src = timm.create_model("resnet18", pretrained=False, **kwargs)
+    path = tmp_path / "tiny.safetensors"
+    save_file(src.state_dict(), str(path))
+    net = build_model(ModelSpec("resnet18", in_chans=1, backbone_kwargs=kwargs), pretrained_path=str(path))
+    sd = src.state_dict()
+    assert torch.equal(net.features.layer3[1].conv2.weight, sd["layer3.1.conv2.weight"])
+    torch.testing.assert_close(net.features.conv1.weight[:, 0], sd["conv1.weight"].sum(1))
+    # Without pretrained weights nothing is fetched (no network here) and the model still builds.
+    assert build_model(ModelSpec("resnet18", in_chans=1, backbone_kwargs=kwargs)).attention_size(48) == (6, 6)

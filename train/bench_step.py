@@ -41,6 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-chans", type=int, default=1)
 
 
+def forward_gflops(model, in_chans: int, size: int) -> float:
+    """Forward GFLOPs of one image (torch's FLOP counter): a machine-independent cost figure."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, in_chans, size, size))
+    model.train()
+    return counter.get_total_flops() / 1e9
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -65,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             valid = torch.ones(args.batch, dtype=torch.bool)
             params = sum(p.numel() for p in model.parameters())
             cases.append({"name": name, "size": size, "model": model, "opt": opt, "data": (x, y, maps, valid),
-                          "att": model.attention_size(size), "params": params, "wall": [], "cpu": []})
+                          "att": model.attention_size(size), "params": params, "wall": [], "cpu": [],
+                          "gflops": forward_gflops(model, args.in_chans, size)})
 
     def step(case: dict) -> None:
         x, y, maps, valid = case["data"]
@@ -89,14 +102,17 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"training step, batch {args.batch}, output stride {args.output_stride}, torch threads {torch.get_num_threads()}, "
           f"{args.rounds} rounds x {args.steps} steps (median)")
-    print(f"{'model':24s} {'size':>5s} {'att':>7s} {'params':>8s} {'img/s':>8s} {'img/cpu-s':>10s} {'x first':>8s} {'min/epoch':>10s}")
+    print(f"{'model':24s} {'size':>5s} {'att':>7s} {'params':>8s} {'GFLOPs':>7s} {'img/s':>8s} {'img/cpu-s':>10s} "
+          f"{'x first':>8s} {'min/epoch':>10s}")
     ref = None
     for case in cases:
         wall = statistics.median(case["wall"])
         cpu = statistics.median(case["cpu"])
         ref = ref or cpu
         att = "x".join(str(v) for v in case["att"])
-        print(f"{case['name']:24s} {case['size']:5d} {att:>7s} {case['params'] / 1e6:7.2f}M {wall:8.1f} {cpu:10.1f} "
+        print(f"{case['name']:24s} {case['size']:5d} {att:>7s} {case['params'] / 1e6:7.2f}M {case['gflops']:7.3f} "
+              f"{wall:8.1f} {cpu:10.1f} "
               f"{cpu / ref:8.2f} {FER2013_TRAIN / wall / 60:10.1f}")
-    print("ratios ('x first') use images per CPU-second relative to the first row; min/epoch uses wall-clock img/s")
+    print("GFLOPs: forward, one image. 'x first': images per CPU-second relative to the first row "
+          "(with --threads 1 CPU time excludes spin-waiting). min/epoch: FER2013 train split at the wall-clock rate")
     return 0

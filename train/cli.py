@@ -93,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if summary.get("stopped"):
         print(f"stopped at epoch {summary['epoch']}, step {summary['step']} (run.stop_after_steps); "
               f"continue with: edgefer train --out {run_dir} --resume")
-    elif summary:
+    elif not summary:
+        print(f"nothing to do: {run_dir} already finished optim.epochs={cfg.optim.epochs} "
+              "(pass a larger optim.epochs=N with --resume to continue)")
+    else:
         best = summary.get("best", {})
         print(f"run folder: {run_dir}")
         print(f"best: epoch {best.get('epoch')}, val accuracy {best.get('val_accuracy', float('nan')):.4f}, "
