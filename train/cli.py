@@ -82,10 +82,16 @@ def run(args: argparse.Namespace) -> int:
 
     import logging
 
+    from train.run_lock import RunFolderBusy, locked_run_dir, save_on_sigterm
     from train.trainer import Trainer
 
+    save_on_sigterm()
     try:
-        summary = Trainer(cfg, run_dir, resume=args.resume).fit()
+        with locked_run_dir(run_dir):
+            summary = Trainer(cfg, run_dir, resume=args.resume).fit()
+    except RunFolderBusy as exc:
+        print(f"edgefer train: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         logging.getLogger(__name__).debug("training failed", exc_info=True)
         print(f"edgefer train: {exc}", file=sys.stderr)
