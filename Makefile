@@ -11,6 +11,8 @@ PIP_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS=
 SHARED ?= ../shared
 VIDEO ?= $(SHARED)/data/videos/WolfgangLanger_Pexels.mp4
 OUT ?= out
+# With a display the OpenCV window shows the result too; without one the run is headless.
+HEADLESS := $(if $(DISPLAY),,--headless)
 export EDGEFER_DATA ?= $(abspath $(SHARED)/data)
 export EDGEFER_MODELS_DIR ?= $(abspath $(SHARED)/models)
 
@@ -24,10 +26,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Set up and run the main job: the default model on VIDEO (or a camera: VIDEO=0), headless,
-# writing the annotated video and the per-face CSV under OUT.
+# Set up and run the main job: the shipped model on VIDEO (or a camera: VIDEO=0), headless when
+# there is no display, writing the annotated video and the per-face CSV under OUT.
 demo: venv
-	$(VENV)/bin/edgefer run --source '$(VIDEO)' --headless --record $(OUT)/annotated.mp4 --csv $(OUT)/faces.csv
+	$(VENV)/bin/edgefer run --source '$(VIDEO)' $(HEADLESS) --record $(OUT)/annotated.mp4 --csv $(OUT)/faces.csv
 
 # Set up and run the tests (the command .ci/run calls).
 test: venv
