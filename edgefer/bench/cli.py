@@ -14,7 +14,8 @@ from edgefer.cli import Command, missing_extra_message
 BENCHES: tuple[Command, ...] = (
     Command("aumap", "edgefer.bench.aumap", "AU maps per second: Numba vs NumPy/OpenCV"),
     Command("tracker", "edgefer.bench.tracker", "tracker fps vs bare MediaPipe on the same video"),
-    Command("model", "edgefer.bench.model", "per-face latency/throughput per backend and torch"),
+    # Lives in export/: its torch column rebuilds the torch model (train/), which edgefer must not import.
+    Command("model", "export.bench_model", "per-face latency/throughput per backend and torch"),
     Command("pipeline", "edgefer.bench.pipeline", "end-to-end fps vs bare MediaPipe"),
     Command("render", "edgefer.bench.render", "Numba overlay vs the same overlay with OpenCV calls"),
     Command("trainstep", "train.bench_step", "training images/s per backbone and input size, side by side", "train"),
