@@ -81,6 +81,19 @@ def normalize_map(heat: np.ndarray) -> np.ndarray:
 # Numba kernels
 # ------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
+def _source_tap(f: float, n: int) -> tuple[int, float]:  # pragma: no cover - jit
+    """Left source index and right-neighbour weight of coordinate `f` on an axis of `n` pixels,
+    clamped at both borders (cv2.resize INTER_LINEAR's replicate behaviour)."""
+    i0 = int(np.floor(f))
+    w = f - i0
+    if i0 < 0:
+        return 0, 0.0
+    if i0 >= n - 1:
+        return n - 1, 0.0
+    return i0, w
+
+
+@njit(cache=True, nogil=True)
 def resize_bilinear(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:  # pragma: no cover - jit
     """Bilinear resize of a float32 map with cv2.resize(INTER_LINEAR)'s half-pixel convention."""
     in_h, in_w = src.shape
@@ -88,26 +101,10 @@ def resize_bilinear(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:  # p
     sy_scale = in_h / out_h
     sx_scale = in_w / out_w
     for y in range(out_h):
-        fy = (y + 0.5) * sy_scale - 0.5
-        y0 = int(np.floor(fy))
-        wy = fy - y0
-        if y0 < 0:
-            y0 = 0
-            wy = 0.0
-        if y0 >= in_h - 1:
-            y0 = in_h - 1
-            wy = 0.0
+        y0, wy = _source_tap((y + 0.5) * sy_scale - 0.5, in_h)
         y1 = min(y0 + 1, in_h - 1)
         for x in range(out_w):
-            fx = (x + 0.5) * sx_scale - 0.5
-            x0 = int(np.floor(fx))
-            wx = fx - x0
-            if x0 < 0:
-                x0 = 0
-                wx = 0.0
-            if x0 >= in_w - 1:
-                x0 = in_w - 1
-                wx = 0.0
+            x0, wx = _source_tap((x + 0.5) * sx_scale - 0.5, in_w)
             x1 = min(x0 + 1, in_w - 1)
             top = src[y0, x0] * (1.0 - wx) + src[y0, x1] * wx
             bot = src[y1, x0] * (1.0 - wx) + src[y1, x1] * wx
