@@ -36,6 +36,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from edgefer.atomic_write import write_text_atomically
 from edgefer.tracking.blendshapes import NUM_LANDMARKS
 
 log = logging.getLogger(__name__)
@@ -283,10 +284,7 @@ def _write_manifest(root: Path, face_model_path: Path) -> None:
         "variants": [asdict(v) for v in DEFAULT_VARIANTS],
         "policy": {"confirm_below": CONFIRM_BELOW, "min_face": MIN_FACE, "agree_tol": AGREE_TOL},
     }
-    path = root / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, path)
+    write_text_atomically(root / MANIFEST, json.dumps(manifest, indent=2))
 
 
 def _uncertain(cache: LandmarkCache, data_root: Path, relpath: str) -> bool:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgefer.atomic_write import write_bytes_atomically
 from edgefer.contract import ModelContract
 from export.metadata import build_metadata, set_metadata
 
@@ -94,15 +94,7 @@ def to_onnx_model(model: Any, contract: ModelContract, *, cam: bool = False, ops
 
 def save_atomically(data: bytes, out: Path) -> Path:
     """Write bytes next to `out` then rename, so readers never see half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+    return write_bytes_atomically(out, data)
 
 
 def export_onnx(model: Any, contract: ModelContract, out: str | Path, *, cam: bool = False,

@@ -13,14 +13,13 @@ previous `last.pt`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgefer.atomic_write import atomic_path
 from edgefer.classes import EXPRESSIONS
 from edgefer.contract import ModelContract
 from train.model import AUGuidedNet, ModelSpec, build_model
@@ -86,15 +85,8 @@ def checkpoint_payload(
 
 
 def save_payload(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

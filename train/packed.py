@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgefer.atomic_write import atomic_path
 from edgefer.classes import EXPRESSIONS, NUM_CLASSES
 from train.datasets.base import Entry, load_images
 
@@ -88,22 +87,15 @@ class PackedSplit:
 
 def save_archive(split: PackedSplit, path: Path) -> None:
     """Write atomically (temp file + rename), so a killed run never leaves a half archive."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                images=split.images,
-                labels=split.labels.astype(np.int64),
-                relpaths=split.relpaths.astype(str),
-                landmarks=split.landmarks.astype(np.float32),
-                meta=np.array(json.dumps(split.meta)),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            images=split.images,
+            labels=split.labels.astype(np.int64),
+            relpaths=split.relpaths.astype(str),
+            landmarks=split.landmarks.astype(np.float32),
+            meta=np.array(json.dumps(split.meta)),
+        )
 
 
 def load_archive(path: str | Path) -> PackedSplit:

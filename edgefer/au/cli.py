@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from edgefer.atomic_write import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +81,13 @@ def write_image_atomic(path: Path, image) -> None:
     suffix = path.suffix.lower()
     if not suffix:
         raise AumapError(f"--out {path}: give a file extension (.png)", 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".aumap-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:  # OpenCV picks the format from the suffix
         try:
-            ok = cv2.imwrite(tmp, image)
+            ok = cv2.imwrite(str(tmp), image)
         except cv2.error as exc:
             raise AumapError(f"--out {path}: OpenCV cannot write this format ({exc.msg.strip()})", 2) from None
         if not ok:
             raise AumapError(f"--out {path}: OpenCV cannot write this format", 2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def make_overlay(args: argparse.Namespace):

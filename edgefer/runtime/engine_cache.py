@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgefer.atomic_write import write_text_atomically
 from edgefer.contract import ModelContract
 from edgefer.runtime.errors import ModelLoadError
 
@@ -146,11 +147,7 @@ class EngineSidecar:
 
 
 def write_sidecar(engine_path: Path, sidecar: EngineSidecar) -> Path:
-    path = sidecar_path(engine_path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(sidecar.to_json(), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(sidecar_path(engine_path), sidecar.to_json())
 
 
 def read_sidecar(engine_path: Path) -> EngineSidecar:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgefer.atomic_write import write_bytes_atomically
 from edgefer.contract import ModelContract
 from edgefer.runtime.crops import list_images, load_crop
 from edgefer.runtime.engine_cache import PRECISIONS, EngineSidecar, file_sha256, write_sidecar
@@ -267,10 +267,7 @@ def build_engine(
         raise RuntimeError(f"TensorRT could not build an engine from {onnx_path} (see the TensorRT log above)")
 
     tc_path.write_bytes(bytes((config.get_timing_cache() or timing_cache).serialize()))
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = engine_path.with_name(engine_path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(bytes(serialized))
-    os.replace(tmp, engine_path)
+    write_bytes_atomically(engine_path, bytes(serialized))
     sidecar = EngineSidecar(
         contract=contract,
         tensorrt_version=str(trt.__version__),
