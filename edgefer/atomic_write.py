@@ -8,7 +8,7 @@ POSIX and Windows) and no stray temporary file behind.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,9 +23,10 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    # Created with open(..., "x") rather than mkstemp: the file gets the usual umask permissions
+    # (mkstemp's are 0600), so shared caches and engines stay readable by other users.
+    tmp = path.with_name(f".{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+    tmp.open("xb").close()
     try:
         yield tmp
         os.replace(tmp, path)

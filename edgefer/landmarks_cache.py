@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from edgefer.atomic_write import write_text_atomically
+from edgefer.atomic_write import atomic_path, write_text_atomically
 from edgefer.tracking.blendshapes import NUM_LANDMARKS
 
 log = logging.getLogger(__name__)
@@ -240,23 +239,16 @@ class _ShardWriter:
         while name.exists():  # never overwrite a finished shard
             self._count += 1
             name = self.root / f"shard-{self._stamp}-{self._count:05d}.npz"
-        fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    relpaths=np.array(self._paths, dtype=str),
-                    landmarks=np.stack(self._marks),
-                    status=np.array(self._status, dtype=np.int8),
-                    sizes=np.array(self._sizes, dtype=np.int32).reshape(-1, 2),
-                )
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is read by other users' training runs
-            os.replace(tmp, name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(name) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                relpaths=np.array(self._paths, dtype=str),
+                landmarks=np.stack(self._marks),
+                status=np.array(self._status, dtype=np.int8),
+                sizes=np.array(self._sizes, dtype=np.int32).reshape(-1, 2),
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
         log.debug("wrote %s (%d entries)", name, len(self._paths))
         self._count += 1
         self._paths, self._marks, self._status, self._sizes = [], [], [], []

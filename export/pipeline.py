@@ -8,11 +8,11 @@ failed check leaves any previous model at `--out` untouched and says what failed
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgefer.atomic_write import atomic_path
 from edgefer.contract import ModelContract
 from export.onnx_export import MIN_OPSET, to_onnx_model
 from export.parity import ParityReport, check_parity, real_crops
@@ -80,20 +80,15 @@ def export_model(
             raise FileNotFoundError(f"{name} {folder}: folder not found")
 
     proto = to_onnx_model(model, contract, cam=cam, opset=opset, simplify=simplify, source=source)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_bytes(proto.SerializeToString())
     parity = None
-    try:
+    with atomic_path(out, suffix=".onnx") as tmp:  # replaced only once the parity check passed
+        tmp.write_bytes(proto.SerializeToString())
         if check_data is not None:
             crops = real_crops(check_data, contract, check_count)
             parity = check_parity(model, tmp, crops)
             log.info("%s", parity)
             if not parity.passed:
                 raise ParityError(parity, out)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     result = ExportResult(onnx_path=out, parity=parity)
 
     if quantize == "int8":

@@ -13,6 +13,12 @@ def test_write_replaces_and_leaves_no_temporary(tmp_path):
     write_bytes_atomically(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["model.json"]
+    # Ordinary umask permissions (not mkstemp's 0600): shared caches stay readable by others.
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_failure_keeps_the_old_file(tmp_path):
