@@ -44,6 +44,18 @@ __all__ = [
 ]
 
 
+def _render_one(landmarks, expression, size, frame_size, *, with_mask: bool):
+    """Shared front of `au_map` and `ekman_mask`: (map, mask) from the rasteriser, or None for
+    neutral and for landmarks that cannot give a map."""
+    index = resolve_expression(expression)
+    pts = prepare_landmarks(landmarks, size, frame_size)
+    if pts is None or not CODEBOOK[index]:
+        return None
+    from edgefer.au import raster  # Numba is imported (not compiled) on first use
+
+    return raster.render(pts, index, check_size(size), with_mask=with_mask)
+
+
 def au_map(
     landmarks: np.ndarray | None,
     expression: int | str,
@@ -56,14 +68,8 @@ def au_map(
     Soft blobs over the regions of the expression's AUs, combined by pixel-wise max (method.md
     decision 3). Unknown expressions raise ValueError listing the valid names.
     """
-    index = resolve_expression(expression)
-    pts = prepare_landmarks(landmarks, size, frame_size)
-    if pts is None or not CODEBOOK[index]:
-        return None
-    from edgefer.au import raster  # Numba is imported (not compiled) on first use
-
-    result, _ = raster.render(pts, index, check_size(size), with_mask=False)
-    return result
+    rendered = _render_one(landmarks, expression, size, frame_size, with_mask=False)
+    return None if rendered is None else rendered[0]
 
 
 def ekman_mask(
@@ -78,14 +84,8 @@ def ekman_mask(
     It is the union of the same regions `au_map` blurs (exactly the pixels where the unnormalised map
     is >= 0.5), None whenever `au_map` is None.
     """
-    index = resolve_expression(expression)
-    pts = prepare_landmarks(landmarks, size, frame_size)
-    if pts is None or not CODEBOOK[index]:
-        return None
-    from edgefer.au import raster
-
-    _, mask = raster.render(pts, index, check_size(size), with_mask=True)
-    return mask
+    rendered = _render_one(landmarks, expression, size, frame_size, with_mask=True)
+    return None if rendered is None else rendered[1]
 
 
 def au_maps(
