@@ -49,19 +49,11 @@ class UiPrefs:
         return HEATMAP_MODES[(i + 1) % len(HEATMAP_MODES)]
 
 
-def _as_float(lo: float, hi: float) -> Callable[[Any], float]:
-    def conv(v: Any) -> float:
-        x = float(v)
-        if not lo <= x <= hi:
-            raise ValueError(f"{x} is outside {lo}..{hi}")
-        return x
+def _in_range(cast: Callable[[Any], Any], lo: float, hi: float) -> Callable[[Any], Any]:
+    """A converter for a stored setting: cast it, and refuse values outside [lo, hi]."""
 
-    return conv
-
-
-def _as_int(lo: int, hi: int) -> Callable[[Any], int]:
-    def conv(v: Any) -> int:
-        x = int(v)
+    def conv(v: Any) -> Any:
+        x = cast(v)
         if not lo <= x <= hi:
             raise ValueError(f"{x} is outside {lo}..{hi}")
         return x
@@ -90,9 +82,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "source": str,
     "model": str,
     "heatmap": _as_mode,
-    "opacity": _as_float(0.0, 1.0),
-    "smoothing": _as_float(0.0, 0.95),
-    "max_faces": _as_int(1, MAX_FACES_LIMIT),
+    "opacity": _in_range(float, 0.0, 1.0),
+    "smoothing": _in_range(float, 0.0, 0.95),
+    "max_faces": _in_range(int, 1, MAX_FACES_LIMIT),
     "output_dir": str,
     "recent_sources": _as_list,
 }
