@@ -53,8 +53,10 @@ def test_report_has_every_figure_with_counts(compared):
     assert np.array(report["confusion"]).sum() == report["n"]
     assert sum(report["n_with_map_per_class"].values()) == report["n_with_map"]
     assert "neutral" not in report["att_cos_per_class"]
-    for key in ("att_cos", "cam_cos", "ekman_iou"):
+    for key in ("att_cos", "cam_cos", "ekman_iou", "att_cos_ceiling"):
         assert 0.0 <= report[key] <= 1.0, key
+    # A perfect map of the model's attention size beats what these small test models learn.
+    assert report["att_cos_ceiling"] > report["att_cos"]
     counts = report["landmark_counts"]
     assert counts["found"] + counts["no_face"] == report["n"] and counts["missing"] == 0
 
@@ -135,3 +137,20 @@ def test_eval_errors_are_clear(tmp_path, capsys, fer_dir, runs):
                  "--report", str(tmp_path / "r.json")]) == 2
     assert "validation" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_att_cos_ceiling_grows_with_the_attention_grid():
+    """Exact coarse maps score 1; blob-like AU maps lose more on coarser grids (the 7x7 limit)."""
+    from train.evaluate import att_cos_ceiling, upsample_attention
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(1, 7), 4)
+    coarse = rng.random((len(labels), 7, 7)).astype(np.float32)
+    exact = upsample_attention(coarse, 56)
+    assert att_cos_ceiling(exact, labels, (7, 7), 56) == pytest.approx(1.0, abs=1e-5)
+    yy, xx = np.mgrid[0:56, 0:56]
+    centres = rng.uniform(10, 46, (len(labels), 2))
+    blobs = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / (2 * 3.0 ** 2))
+    ceilings = [att_cos_ceiling(blobs, labels, (k, k), 56) for k in (7, 14, 28)]
+    assert ceilings[0] < ceilings[1] < ceilings[2] <= 1.0 + 1e-9
+    assert ceilings[0] < 0.95 and ceilings[2] > 0.98

@@ -127,3 +127,40 @@ def test_alignment_loss_known_values():
     assert float(t0.total) == pytest.approx(float(t0.ce))
     assert float(t4.total) == pytest.approx(float(t4.ce) + 4.0, abs=1e-5)  # cos 0 -> 1 - cos = 1
     assert t4.n_valid == 3 and len(EXPRESSIONS) == 7
+
+
+def test_alignment_at_input_is_one_minus_att_cos():
+    """`loss.align_at: input` optimises exactly the metric `edgefer eval` reports, sample by sample."""
+    from train.evaluate import upsample_attention
+    from train.losses import alignment_loss, map_cosine
+
+    gen = torch.Generator().manual_seed(0)
+    att = torch.rand(4, 7, 7, generator=gen, requires_grad=True)
+    maps = torch.rand(4, 56, 56, generator=gen)
+    metric = cosine(upsample_attention(att.detach().numpy(), 56), maps.numpy())
+    np.testing.assert_allclose(map_cosine(att, maps, "input").detach().numpy(), metric, atol=1e-6)
+    loss, cos = alignment_loss(att, maps, torch.ones(4, dtype=torch.bool), "input")
+    assert float(loss) == pytest.approx(1.0 - metric.mean(), abs=1e-6)
+    assert float(cos) == pytest.approx(metric.mean(), abs=1e-6)
+    loss.backward()
+    assert att.grad is not None and float(att.grad.abs().sum()) > 0
+
+    # A map that is the metric's own upsampling of a 7x7 map: perfect at input resolution, while
+    # the reference's area-shrunk target sits on a shifted grid and cannot match it.
+    small = 0.8 * torch.rand(2, 7, 7, generator=gen) + 0.1  # inside [0, 1]: AU maps are clamped
+    up = torch.from_numpy(upsample_attention(small.numpy(), 56))
+    assert float(map_cosine(small, up, "input").min()) == pytest.approx(1.0, abs=1e-6)
+    assert float(map_cosine(small, up, "attention").min()) < 0.999
+    with pytest.raises(ValueError, match="align_at"):
+        map_cosine(small, up, "nowhere")  # type: ignore[arg-type]
+
+
+def test_align_at_setting_is_checked():
+    from pydantic import ValidationError
+
+    from train.config import LossSettings
+
+    assert LossSettings(align_at="input").align_at == "input"
+    assert LossSettings().align_at == "attention"  # the reference code's choice stays the default
+    with pytest.raises(ValidationError, match="align_at"):
+        LossSettings(align_at="pixels")

@@ -104,6 +104,9 @@ class LossSettings(Settings):
 
     au_lambda: float = Field(1.0, ge=0.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    #: Where the cosine is taken: `attention` (the reference code: the AU map shrunk to the
+    #: attention's grid) or `input` (the attention upsampled as ATT-COS does; see train.losses).
+    align_at: Literal["attention", "input"] = "attention"
 
 
 class OptimSettings(Settings):

@@ -167,5 +167,8 @@ def run(args: argparse.Namespace) -> int:
         r = res.report
         print(f"{name[-40:]:40s} {_fmt(r['accuracy']):>7s} {_fmt(r['macro_f1']):>8s} {_fmt(r['att_cos']):>8s} "
               f"{_fmt(r['cam_cos']):>8s} {_fmt(r['ekman_iou']):>9s}")
+    h, w = contract.attention_size
+    print(f"ATT-COS ceiling of a {h}x{w} attention map at {report['reference_size']} px: "
+          f"{_fmt(report.get('att_cos_ceiling'))} (a perfect map of that size; see docs/training.md)")
     print(f"n = {report['n']} images, {report['n_with_map']} with an AU map; report: {args.report}")
     return 0

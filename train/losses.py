@@ -1,9 +1,17 @@
 """CE + lambda * mean over samples with an AU map of (1 - cos(attention, AU map)) (method.md §4.3-4.4).
 
-The AU map arrives at input resolution and is brought to the attention's resolution here: area
-averaging when shrinking (each attention cell sees the mean AU evidence of the pixels it covers),
-bilinear when enlarging, then clamped to [0, 1] as the reference code does. The cosine uses
-eps = 1e-8 on the product of norms, exactly as the reference `_AlignLoss`.
+Where the cosine is taken (`loss.align_at`):
+- `attention` (the reference code): the AU map, which arrives at input resolution, is brought to the
+  attention's resolution: area averaging when shrinking (each attention cell sees the mean AU
+  evidence of the pixels it covers), bilinear when enlarging, then clamped to [0, 1].
+- `input`: the attention is upsampled to the AU map's resolution exactly as ATT-COS does it
+  (bilinear, align_corners=True; `train.evaluate.upsample_attention`) and compared with the clamped
+  full-resolution map, so the loss is 1 - the metric, sample by sample. This matters for coarse maps:
+  with a 7x7 attention and the metric at 56 px, even a perfect area-averaged target only reaches
+  ATT-COS 0.842 on FER2013 test, because align_corners=True places cell centres on a different grid
+  than area averaging; the best 7x7 map for the metric reaches 0.892 (measured, see docs/training.md).
+  At 28x28 (the reference's layer) both conventions give 0.99 and the choice hardly matters.
+The cosine uses eps = 1e-8 on the product of norms, exactly as the reference `_AlignLoss`.
 
 Samples without a map (neutral, no face found) contribute cross-entropy only; a batch with none
 contributes a zero alignment term that is still connected to the graph (DDP needs every rank to
@@ -13,6 +21,7 @@ run the same backward).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -42,10 +51,34 @@ def cosine_per_sample(a: torch.Tensor, b: torch.Tensor, eps: float = EPS) -> tor
     return dot / norm.clamp_min(eps)
 
 
-def alignment_loss(attention: torch.Tensor, maps: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+AlignAt = Literal["attention", "input"]
+
+
+def upsample_as_att_cos(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, h, w) -> (N, H, W) the way ATT-COS upsamples (bilinear, align_corners=True).
+
+    ATT-COS also clamps to the map's own [min, max] and shifts negative maps; bilinear
+    interpolation never leaves [min, max], and the channel mean of post-ReLU features is never
+    negative, so for these models the plain interpolation is the metric's map.
+    """
+    if tuple(attention.shape[-2:]) == tuple(size):
+        return attention
+    return F.interpolate(attention[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
+
+
+def map_cosine(attention: torch.Tensor, maps: torch.Tensor, align_at: AlignAt = "attention") -> torch.Tensor:
+    """(N,) cosine of each attention map with its AU map, taken where `align_at` says."""
+    if align_at == "input":
+        return cosine_per_sample(upsample_as_att_cos(attention, tuple(maps.shape[-2:])), maps.clamp(0.0, 1.0))
+    if align_at == "attention":
+        return cosine_per_sample(attention, resize_maps(maps, tuple(attention.shape[-2:])))
+    raise ValueError(f"loss.align_at must be 'attention' or 'input', not {align_at!r}")
+
+
+def alignment_loss(attention: torch.Tensor, maps: torch.Tensor, valid: torch.Tensor,
+                   align_at: AlignAt = "attention") -> tuple[torch.Tensor, torch.Tensor]:
     """(mean over valid samples of 1 - cos, mean cosine of the valid samples, detached)."""
-    target = resize_maps(maps, tuple(attention.shape[-2:]))
-    cos = cosine_per_sample(attention, target)
+    cos = map_cosine(attention, maps, align_at)
     valid = valid.bool()
     if not bool(valid.any()):
         zero = attention.sum() * 0.0
@@ -66,9 +99,10 @@ class LossTerms:
 class AUGuidedLoss:
     """L = CE(logits, y) + au_lambda * R; with au_lambda = 0 the alignment term is not even computed."""
 
-    def __init__(self, au_lambda: float, label_smoothing: float = 0.0) -> None:
+    def __init__(self, au_lambda: float, label_smoothing: float = 0.0, align_at: AlignAt = "attention") -> None:
         self.au_lambda = float(au_lambda)
         self.label_smoothing = float(label_smoothing)
+        self.align_at = align_at
 
     def __call__(
         self,
@@ -81,10 +115,10 @@ class AUGuidedLoss:
         ce = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
         n_valid = int(valid.sum())
         if self.au_lambda > 0:
-            align, att_cos = alignment_loss(attention.float(), maps, valid)
+            align, att_cos = alignment_loss(attention.float(), maps, valid, self.align_at)
             total = ce + self.au_lambda * align
         else:
             with torch.no_grad():
-                align, att_cos = alignment_loss(attention.detach().float(), maps, valid)
+                align, att_cos = alignment_loss(attention.detach().float(), maps, valid, self.align_at)
             total = ce
         return LossTerms(total, ce.detach(), align.detach(), att_cos, n_valid)

@@ -32,7 +32,7 @@ from train.augment import AugmentParams
 from train.checkpoint import checkpoint_payload, read_payload, save_payload
 from train.config import TrainConfig
 from train.data import TrainData, build_maps, prepare_data
-from train.losses import AUGuidedLoss, cosine_per_sample, resize_maps
+from train.losses import AUGuidedLoss, map_cosine
 from train.metrics import class_average, classification_report
 from train.model import AUGuidedNet, ModelSpec, build_model
 from train.torch_data import EpochSampler, FERDataset
@@ -265,7 +265,7 @@ class Trainer:
             self.optimizer, lambda s: lr_factor(s, self.steps_per_epoch, cfg)
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
-        self.loss_fn = AUGuidedLoss(cfg.loss.au_lambda, cfg.loss.label_smoothing)
+        self.loss_fn = AUGuidedLoss(cfg.loss.au_lambda, cfg.loss.label_smoothing, cfg.loss.align_at)
         self.contract = make_contract(cfg, self.model, self.data)
         mean = torch.tensor(self.data.mean, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.data.std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -428,9 +428,10 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
-        """Accuracy, macro-F1, CE and the attention/AU-map cosine (per class, macro over non-neutral)
-        at the attention's resolution: the cheap version of the paper's ATT-COS used to watch training
-        (`edgefer eval` computes the exact one)."""
+        """Accuracy, macro-F1, CE and the attention/AU-map cosine (per class, macro over non-neutral),
+        taken where the loss takes it (`loss.align_at`): with `input` it is the paper's ATT-COS at the
+        input size; with `attention` a cheaper stand-in at the attention's resolution (`edgefer eval`
+        computes the exact metric either way)."""
         from tqdm import tqdm
 
         self.model.eval()
@@ -444,8 +445,8 @@ class Trainer:
                 logits, attention = self.model(x)
             logits = logits.float().cpu()
             ce_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
-            target = resize_maps(maps.float().div_(255.0), tuple(attention.shape[-2:]))
-            cos_all.append(cosine_per_sample(attention.float().cpu(), target).numpy())
+            cos = map_cosine(attention.float().cpu(), maps.float().div_(255.0), self.cfg.loss.align_at)
+            cos_all.append(cos.numpy())
             preds.append(logits.argmax(1).numpy())
             labels_all.append(labels.numpy())
             valid_all.append(valid.numpy())
