@@ -140,7 +140,7 @@ def test_alignment_at_input_is_one_minus_att_cos():
     metric = cosine(upsample_attention(att.detach().numpy(), 56), maps.numpy())
     np.testing.assert_allclose(map_cosine(att, maps, "input").detach().numpy(), metric, atol=1e-6)
     loss, cos = alignment_loss(att, maps, torch.ones(4, dtype=torch.bool), "input")
-    assert float(loss) == pytest.approx(1.0 - metric.mean(), abs=1e-6)
+    assert float(loss.detach()) == pytest.approx(1.0 - metric.mean(), abs=1e-6)
     assert float(cos) == pytest.approx(metric.mean(), abs=1e-6)
     loss.backward()
     assert att.grad is not None and float(att.grad.abs().sum()) > 0
