@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.subprocess_helpers import reaped
 from tests.test_pipeline_helpers import make_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,8 +64,7 @@ def test_window_shows_the_annotated_video(xserver, one_face_video, tiny_onnx_mod
     env = dict(os.environ, DISPLAY=xserver, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "edgefer.cli", "run", "--source", str(clip), "--loop", "--model", str(tiny_onnx_model),
            "--face-model", str(face_model), "--csv", str(rows), "--no-progress", "--set", "flush_seconds=0.2"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
         deadline = time.monotonic() + 90
         while not (rows.exists() and rows.read_text().count("\n") > 30):
             assert proc.poll() is None, proc.communicate()[1][-2000:]
@@ -98,8 +98,5 @@ def test_window_shows_the_annotated_video(xserver, one_face_video, tiny_onnx_mod
             time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, err_text = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err_text[-2000:]
     assert "running headless" not in err_text

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgefer.pipeline.runner import Pipeline
+from tests.subprocess_helpers import reaped
 from tests.test_pipeline_helpers import count_frames, make_clip, read_csv, rss_mb, run_to_end, settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,14 +51,10 @@ def test_sigint_halfway_leaves_a_playable_recording(face_clip, tiny_onnx_model, 
         "--no-progress", "--set", "flush_seconds=0.2",
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
         _wait_for(lambda: rows.exists() and rows.read_text().count("\n") > 40, 90, "rows to appear")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err[-2000:]
     assert "SIGINT: finishing queued frames" in err
     assert "outputs:" in out and str(rec) in out

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.subprocess_helpers import reaped
 from tests.test_train_support import base_config, landmark_cache, session_root
 from train.run_lock import RunFolderBusy, locked_run_dir
 
@@ -41,8 +42,7 @@ def test_sigterm_saves_and_a_second_trainer_is_refused(fer_dir, face_model, root
     recipe.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "edgefer.cli", "train", "--config", str(recipe), "--out", str(out)]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as first:
         deadline = time.monotonic() + 120
         while not (out / "history.jsonl").is_file():  # one epoch done: surely inside the loop
             assert first.poll() is None, first.communicate()[1][-2000:]
@@ -53,9 +53,6 @@ def test_sigterm_saves_and_a_second_trainer_is_refused(fer_dir, face_model, root
         assert "in use by another edgefer train" in second.stderr and str(first.pid) in second.stderr
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
     assert first.returncode == 130, err[-2000:]
     assert "interrupted" in err and "--resume" in err
     from train.checkpoint import read_payload

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.subprocess_helpers import reaped
+
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH = "import cv2, sys\nfrom edgefer.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
@@ -119,8 +121,7 @@ def test_ctrl_c_closes_the_application_cleanly(tmp_path: Path, tiny_onnx_model: 
     ini = tmp_path / "ui.ini"
     cmd = [sys.executable, "-c", LAUNCH, "ui", "--source", str(one_face_video), "--model", str(tiny_onnx_model),
            "--settings", str(ini), "--platform", "offscreen", "--loop"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)) as proc:
         deadline = time.monotonic() + 90
         started = False
         while time.monotonic() < deadline and not started:
@@ -132,9 +133,6 @@ def test_ctrl_c_closes_the_application_cleanly(tmp_path: Path, tiny_onnx_model: 
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err[-3000:]
     assert "frame(s) processed" in err  # the pipeline was stopped, not killed
     assert ini.is_file() and str(one_face_video) in ini.read_text()

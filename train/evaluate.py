@@ -22,6 +22,7 @@ landmark cache; what it lacks is computed (MediaPipe), so any labelled folder ev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from edgefer.classes import EXPRESSIONS
 from edgefer.contract import ModelContract
 from train.augment import resize_matrix, warp_image
+from train.losses import upsample_as_att_cos
 from train.metrics import class_average, classification_report, cosine, iou, minmax
 from train.packed import PackedSplit
 
@@ -121,15 +123,9 @@ def to_crops(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def upsample_attention(att: np.ndarray, ref: int) -> np.ndarray:
-    """Paper's ATT-COS processing: upsample (bilinear, align_corners=True), clamp to the map's own
-    [min, max], shift by -min when min < 0."""
+    """Paper's ATT-COS processing on NumPy maps (`train.losses.upsample_as_att_cos`)."""
     t = torch.from_numpy(np.ascontiguousarray(att, dtype=np.float32))
-    lo = t.flatten(1).min(1).values.view(-1, 1, 1)
-    hi = t.flatten(1).max(1).values.view(-1, 1, 1)
-    up = F.interpolate(t[:, None], size=(ref, ref), mode="bilinear", align_corners=True)[:, 0]
-    up = torch.maximum(torch.minimum(up, hi), lo)
-    up = torch.where(lo < 0, up - lo, up)
-    return up.numpy()
+    return upsample_as_att_cos(t, (ref, ref)).numpy()
 
 
 def upsample_cam(cam: np.ndarray, ref: int) -> np.ndarray:
@@ -139,6 +135,18 @@ def upsample_cam(cam: np.ndarray, ref: int) -> np.ndarray:
     t = torch.from_numpy(norm)
     up = F.interpolate(t[:, None], size=(ref, ref), mode="bilinear", align_corners=False)[:, 0]
     return up.clamp(0.0, 1.0).numpy()
+
+
+@functools.lru_cache(maxsize=4)
+def _least_squares_solver(h: int, w: int, ref: int) -> np.ndarray:
+    """(h*w, ref*ref): least-squares coefficients of an (h, w) map from a flat (ref, ref) map.
+
+    Cached: `--compare` scores a second model of the same attention size, and at 224 px with a
+    28x28 map the pseudo-inverse is the expensive part.
+    """
+    basis = torch.eye(h * w, dtype=torch.float32).view(h * w, 1, h, w)
+    up = F.interpolate(basis, size=(ref, ref), mode="bilinear", align_corners=True).view(h * w, -1).numpy()
+    return np.linalg.pinv(up.T)
 
 
 def att_cos_ceiling(amaps: np.ndarray, labels: np.ndarray, att_size: tuple[int, int], ref: int,
@@ -153,9 +161,7 @@ def att_cos_ceiling(amaps: np.ndarray, labels: np.ndarray, att_size: tuple[int, 
     if not len(amaps):
         return float("nan")
     h, w = int(att_size[0]), int(att_size[1])
-    basis = torch.eye(h * w, dtype=torch.float32).view(h * w, 1, h, w)
-    up = F.interpolate(basis, size=(ref, ref), mode="bilinear", align_corners=True).view(h * w, -1).numpy()
-    solve = np.linalg.pinv(up.T)  # (h*w, ref*ref): least-squares coefficients from a flat map
+    solve = _least_squares_solver(h, w, ref)
     scores = np.empty(len(amaps))
     for start in range(0, len(amaps), chunk):
         block = amaps[start:start + chunk].reshape(-1, ref * ref).astype(np.float32)

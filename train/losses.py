@@ -55,15 +55,14 @@ AlignAt = Literal["attention", "input"]
 
 
 def upsample_as_att_cos(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, h, w) -> (N, H, W) the way ATT-COS upsamples (bilinear, align_corners=True).
-
-    ATT-COS also clamps to the map's own [min, max] and shifts negative maps; bilinear
-    interpolation never leaves [min, max], and the channel mean of post-ReLU features is never
-    negative, so for these models the plain interpolation is the metric's map.
-    """
-    if tuple(attention.shape[-2:]) == tuple(size):
-        return attention
-    return F.interpolate(attention[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
+    """(N, h, w) -> (N, H, W), the paper's ATT-COS processing: upsample (bilinear, align_corners=True),
+    clamp to each map's own [min, max], shift by -min when min < 0. Differentiable, so the
+    `align_at: input` loss and `edgefer eval` share this one definition."""
+    lo = attention.flatten(1).min(1).values.view(-1, 1, 1)
+    hi = attention.flatten(1).max(1).values.view(-1, 1, 1)
+    up = F.interpolate(attention[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
+    up = torch.maximum(torch.minimum(up, hi), lo)
+    return torch.where(lo < 0, up - lo, up)
 
 
 def map_cosine(attention: torch.Tensor, maps: torch.Tensor, align_at: AlignAt = "attention") -> torch.Tensor:

@@ -82,24 +82,17 @@ def run(args: argparse.Namespace) -> int:
         worst_over = max(worst_over, over)
         borders += border
 
-        def time_numba() -> float:
+        def ms_per_call(overlay) -> float:
             img = frame.copy()
             t0 = time.perf_counter()
             for _ in range(args.iters):
-                render.overlay_heatmap(img, heat, m, crop, args.opacity, args.colormap)
-            return (time.perf_counter() - t0) / args.iters * 1000
-
-        def time_opencv() -> float:
-            img = frame.copy()
-            t0 = time.perf_counter()
-            for _ in range(args.iters):
-                render.overlay_heatmap_opencv(img, heat, m, crop, args.opacity, args.colormap)
+                overlay(img, heat, m, crop, args.opacity, args.colormap)
             return (time.perf_counter() - t0) / args.iters * 1000
 
         nb, cv = [], []
         for _ in range(args.repeats):  # interleaved: both sides see the same machine load
-            cv.append(time_opencv())
-            nb.append(time_numba())
+            cv.append(ms_per_call(render.overlay_heatmap_opencv))
+            nb.append(ms_per_call(render.overlay_heatmap))
         t_cv, t_nb = statistics.median(cv), statistics.median(nb)
         ratios.append(t_cv / t_nb)
         print(f"{size:>8} {touched:>8} {t_cv:>10.3f} {t_nb:>9.3f} {t_cv / t_nb:>8.2f}x {max_diff:>9} {over:>10.4%}")
