@@ -14,7 +14,6 @@ OUT ?= out
 # With a display the OpenCV window shows the result too; without one the run is headless.
 HEADLESS := $(if $(DISPLAY),,--headless)
 export EDGEFER_DATA ?= $(abspath $(SHARED)/data)
-export EDGEFER_MODELS_DIR ?= $(abspath $(SHARED)/models)
 
 .PHONY: demo test venv clean
 

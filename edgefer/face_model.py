@@ -1,27 +1,30 @@
 """Finding, fetching and verifying MediaPipe's `face_landmarker.task`.
 
-The face tracker and the landmark cache both need Google's FaceLandmarker model bundle. It is not
-shipped inside the wheel (Google publishes it; we pin its sha256 instead), so this module decides
-where it comes from, in the order a user expects (most explicit first):
+The face tracker and the landmark cache both need Google's FaceLandmarker model bundle (Apache-2.0,
+3.7 MB). A copy ships inside the package (`edgefer/models/face_landmarker.task`, with its licence
+notice beside it) so that a fresh install works offline, a Jetson on a closed network included. This
+module decides which file is used, in the order a user expects (most explicit first):
 
 1. an explicit path (the CLI's `--face-model`; a folder holding `face_landmarker.task` also works),
 2. `EDGEFER_FACE_MODEL` (a file),
 3. `EDGEFER_MODELS_DIR` (a folder containing `face_landmarker.task`),
-4. the user cache (`edgefer.paths.cache_dir() / "face_landmarker.task"`),
-5. a one-time download from Google's published URL into that cache (temp file, then rename, so a
-   killed download never leaves a half file where step 4 would trust it).
+4. the copy shipped in the package (`edgefer/models/face_landmarker.task`),
+5. the user cache (`edgefer.paths.cache_dir() / "face_landmarker.task"`), for an installation that
+   was stripped of the shipped copy,
+6. a one-time download from Google's published URL into that cache (temp file, then rename, so a
+   killed download never leaves a half file where step 5 would trust it).
 
 Steps 1 and 2 are explicit requests: when they name a missing file it is an error, not a silent
 fallback (a typo should not quietly fetch something else). Step 3 names a folder that may hold other
-models, so a folder without the file falls through to the cache with a warning.
+models, so a folder without the file falls through to the shipped copy with a warning.
 
-The sha256 is checked every time the file is resolved, whether it comes from disk or the network: a
-truncated copy or a different model version would otherwise give subtly wrong landmarks.
+The sha256 is checked every time the file is resolved, whether it comes from disk, the package or
+the network: a truncated copy or a different model version would otherwise give subtly wrong
+landmarks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -30,7 +33,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgefer.paths import cache_dir
+from edgefer.media import file_sha256
+from edgefer.paths import PACKAGE_DIR, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ FACE_MODEL_URL = (
     "face_landmarker.task"
 )
 FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+#: The copy shipped inside the package (package data; see face_landmarker.NOTICE.md beside it).
+PACKAGED_FACE_MODEL = PACKAGE_DIR / "models" / FACE_MODEL_NAME
 #: Seconds to wait for the download server before telling the user how to work offline.
 DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -52,16 +58,13 @@ class FaceModelError(RuntimeError):
     """The face model cannot be found, fetched or trusted; the message says what to do."""
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+#: The sha256 of a file (the one helper, `edgefer.media.file_sha256`, under the name callers know).
+sha256_of = file_sha256
 
 
 def _where_to_put_it() -> str:
     return (
+        f"reinstall edgefer (it ships the file as {PACKAGED_FACE_MODEL}), or "
         f"download {FACE_MODEL_URL} on a connected machine and either put it at "
         f"{cache_dir() / FACE_MODEL_NAME}, or set {ENV_FILE}=/path/to/{FACE_MODEL_NAME}, "
         f"or set {ENV_DIR}=/folder/holding/it, or pass --face-model PATH"
@@ -72,10 +75,13 @@ def verify_face_model(path: Path) -> Path:
     """Return `path` if its sha256 is the pinned one; else a FaceModelError saying what to do."""
     actual = sha256_of(path)
     if actual != FACE_MODEL_SHA256:
+        if path.resolve() == PACKAGED_FACE_MODEL.resolve():
+            fix = "the copy shipped with edgefer is damaged: reinstall edgefer, or"
+        else:
+            fix = "The file is corrupt, truncated or a different version: delete it and let edgefer download it again, or"
         raise FaceModelError(
             f"{path}: sha256 mismatch for the MediaPipe face model (expected {FACE_MODEL_SHA256}, "
-            f"got {actual}). The file is corrupt, truncated or a different version: delete it and "
-            f"let edgefer download it again, or {_where_to_put_it()}"
+            f"got {actual}). {fix} {_where_to_put_it()}"
         )
     return path
 
@@ -99,7 +105,9 @@ def _candidate() -> tuple[Path | None, str]:
         p = Path(env_dir).expanduser() / FACE_MODEL_NAME
         if p.is_file():
             return p, ENV_DIR
-        log.warning("%s=%s holds no %s; looking in the user cache", ENV_DIR, env_dir, FACE_MODEL_NAME)
+        log.warning("%s=%s holds no %s; using the copy shipped with edgefer", ENV_DIR, env_dir, FACE_MODEL_NAME)
+    if PACKAGED_FACE_MODEL.is_file():
+        return PACKAGED_FACE_MODEL, "package"
     cached = cache_dir() / FACE_MODEL_NAME
     if cached.is_file():
         return cached, "cache"
@@ -153,7 +161,7 @@ class FaceModelStatus:
     """What `edgefer doctor` reports: where the face model would be loaded from and if it checks out."""
 
     path: Path | None
-    source: str  # "--face-model", EDGEFER_FACE_MODEL, EDGEFER_MODELS_DIR, "cache" or "missing"
+    source: str  # "--face-model", EDGEFER_FACE_MODEL, EDGEFER_MODELS_DIR, "package", "cache" or "missing"
     sha256_ok: bool | None  # None when there is no file to check
     message: str
 

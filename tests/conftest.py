@@ -1,4 +1,5 @@
-"""Shared fixtures: real data from ../shared, found through EDGEFER_DATA / EDGEFER_MODELS_DIR.
+"""Shared fixtures: real data from ../shared, found through EDGEFER_DATA / EDGEFER_MODELS_DIR;
+the face model is the copy shipped in the package.
 
 Tests that need ../shared fail loudly when it is missing (never skip): a CI run without the data
 must not look green.
@@ -36,11 +37,13 @@ def models_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def face_model(models_dir: Path) -> Path:
-    path = models_dir / "face_landmarker.task"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing", pytrace=False)
-    return path
+def face_model() -> Path:
+    """The face model shipped inside the package: the file every install uses by default."""
+    from edgefer.face_model import PACKAGED_FACE_MODEL
+
+    if not PACKAGED_FACE_MODEL.is_file():
+        pytest.fail(f"{PACKAGED_FACE_MODEL} is missing from the package", pytrace=False)
+    return PACKAGED_FACE_MODEL
 
 
 @pytest.fixture(scope="session")
