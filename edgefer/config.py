@@ -58,11 +58,13 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_nested(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` laid over `base`, section by section: a nested mapping is merged key by key, so
+    `--set heatmap.opacity=0.3` keeps the profile's `heatmap.mode`; any other value replaces."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_nested(out[key], value)
         else:
             out[key] = value
     return out
@@ -116,4 +118,4 @@ def load_settings(cls: type[S], path: str | Path | None = None, overrides: Itera
     source = str(path) if path is not None else "<defaults>"
     if over:
         source = f"{source} (+ overrides)" if path is not None else "overrides"
-    return validate_settings(cls, _merge(data, over), source)
+    return validate_settings(cls, merge_nested(data, over), source)

@@ -52,11 +52,12 @@ def real_landmarks(folder: Path, count: int, face_model: str | None):
     import cv2
     import numpy as np
 
+    from edgefer.media import is_image
     from edgefer.tracking.still import StillLandmarker
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    files = sorted(p for p in folder.rglob("*") if is_image(p))
     if not files:
-        raise SystemExit(f"edgefer bench aumap: no .jpg/.png images under {folder}")
+        raise SystemExit(f"edgefer bench aumap: no images under {folder}")
     step = max(1, len(files) // (count * 3))
     found = []
     with StillLandmarker(face_model) as landmarker:

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_settings(args: argparse.Namespace):
     """Settings from --config, then flags, then --set overrides (raises ConfigError/ValueError)."""
-    from edgefer.config import load_yaml, parse_overrides, validate_settings, _merge
+    from edgefer.config import load_yaml, merge_nested, parse_overrides, validate_settings
     from edgefer.pipeline.settings import PipelineSettings
 
     data = load_yaml(args.config) if args.config else {}
@@ -91,7 +91,7 @@ def build_settings(args: argparse.Namespace):
     put("smoothing", args.smoothing)
     put("max_frames", args.max_frames)
     put("face_model", str(args.face_model) if args.face_model else None)
-    merged = _merge(_merge(data, flags), parse_overrides(args.set))
+    merged = merge_nested(merge_nested(data, flags), parse_overrides(args.set))
     source = str(args.config) if args.config else "command line"
     return validate_settings(PipelineSettings, merged, source)
 

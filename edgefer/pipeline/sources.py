@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from edgefer.media import VIDEO_SUFFIXES
 from edgefer.types import Frame
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ CaptureApi = Literal["any", "ffmpeg", "gstreamer", "v4l2"]
 
 #: URL schemes that are network streams (always live).
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp")
-#: Suffixes that make an http(s) URL a (non-live) file download rather than a live stream.
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".gif", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
 
 #: Defaults of the Jetson CSI camera pipeline (a common IMX219/IMX477 sensor mode).
 CSI_DEFAULTS = {"width": 1280, "height": 720, "fps": 30, "flip": 0}

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from edgefer.classes import class_index
+from edgefer.media import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 @dataclass
