@@ -105,8 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         print(args._import_error, file=sys.stderr)
         return 3
     module = importlib.import_module(cmd.module)
+    from edgefer.runtime.errors import BackendUnavailableError
+
     try:
         return int(module.run(args) or 0)
+    except BackendUnavailableError as exc:
+        # This machine cannot run what was asked (e.g. a TensorRT engine without TensorRT): a
+        # setup error like a bad --model, so exit 2 with the one-line reason, not a traceback.
+        print(f"edgefer {cmd.name}: {exc}", file=sys.stderr)
+        return 2
     except ModuleNotFoundError as exc:
         top = (exc.name or "").split(".")[0]
         if top in EXTRA_MODULES:

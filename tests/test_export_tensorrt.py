@@ -17,7 +17,6 @@ from edgefer.runtime.engine_cache import (
     EngineSidecar,
     cache_decision,
     cached_engine_path,
-    ensure_engine,
     file_sha256,
     read_sidecar,
     sidecar_path,
@@ -31,6 +30,7 @@ from edgefer.runtime.trt_build import (
     CalibrationBatches,
     calibration_cache_path,
     default_opt_batch,
+    ensure_engine,
     timing_cache_path,
 )
 from edgefer.runtime.trt_env import tensorrt_usable, tensorrt_version
@@ -113,7 +113,6 @@ def test_engine_with_foreign_or_broken_sidecar_is_rebuilt(model_copy: Path) -> N
 
 def test_ensure_engine_builds_once_and_removes_stale(model_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache orchestration, with the TensorRT build itself replaced (no GPU here)."""
-    import edgefer.runtime.engine_cache as ec
     import edgefer.runtime.trt_build as tb
 
     contract = read_onnx_contract(model_copy)
@@ -129,7 +128,7 @@ def test_ensure_engine_builds_once_and_removes_stale(model_copy: Path, monkeypat
         _fake_engine(onnx, key, contract)
         return read_sidecar(engine)
 
-    monkeypatch.setattr(ec, "current_key", fake_key)
+    monkeypatch.setattr(tb, "current_key", fake_key)
     monkeypatch.setattr(tb, "build_engine", fake_build)
     e1 = ensure_engine(model_copy)
     e2 = ensure_engine(model_copy)
@@ -227,7 +226,7 @@ def test_no_tensorrt_here_means_clear_errors(tiny_onnx_model: Path, tmp_path: Pa
         load_classifier(tiny_onnx_model, backend="tensorrt")
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"x")
-    with pytest.raises(ImportError, match="TensorRT is not installed"):
+    with pytest.raises(BackendUnavailableError, match=r"m\.engine is a TensorRT engine and cannot run here: TensorRT is not installed"):
         load_classifier(engine)
     with pytest.raises(ValueError, match="only backend 'tensorrt'"):
         load_classifier(engine, backend="onnxruntime-cpu")

@@ -34,8 +34,16 @@ class TensorRTClassifier(Classifier):
         engine_path = Path(engine_path)
         if not engine_path.is_file():
             raise FileNotFoundError(f"{engine_path}: engine file not found")
-        trt = import_tensorrt()
-        self._cudart = cudart = import_cudart()
+        try:
+            trt = import_tensorrt()
+            self._cudart = cudart = import_cudart()
+        except ImportError as exc:
+            # A BackendUnavailableError (not ImportError) so every caller reports it as a bad
+            # --model on this machine (exit 2, one line), never as a crash with a traceback.
+            raise BackendUnavailableError(
+                f"{engine_path} is a TensorRT engine and cannot run here: {exc}. An engine runs only "
+                "where it was built; on this machine use the ONNX model it came from (--model MODEL.onnx)"
+            ) from None
         device = cuda_device()
         if device is None:
             raise BackendUnavailableError(f"{engine_path}: no CUDA GPU found to run this TensorRT engine")
