@@ -10,6 +10,9 @@ an `EngineKey`; its digest names the cached file (`MODEL.<digest>.engine`) and t
 self-describing. `cache_decision` is a pure function of the files on disk and the current key,
 so the rebuild logic is tested without TensorRT.
 
+This module only knows files and keys: it imports neither TensorRT nor the builder. Building and
+the build-or-reuse step (`ensure_engine`) live in `trt_build`, which sits above it.
+
 Stale engines of the same model (another ONNX hash) can never be used again and are deleted when
 a new one is built; engines for another device or TensorRT version are kept, because a shared
 folder may serve several machines.
@@ -29,20 +32,28 @@ from typing import Any
 
 from edgefer.atomic_write import write_text_atomically
 from edgefer.contract import ModelContract
+from edgefer.media import file_sha256
+from edgefer.paths import cache_dir
 from edgefer.runtime.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "PRECISIONS",
+    "CacheDecision",
+    "EngineKey",
+    "EngineSidecar",
+    "cache_decision",
+    "cached_engine_path",
+    "engine_folder",
+    "file_sha256",
+    "read_sidecar",
+    "sidecar_path",
+    "write_sidecar",
+]
+
 SIDECAR_SUFFIX = ".json"
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,6 @@ def engine_folder(onnx_path: Path, writable: Callable[[Path], bool] = _writable)
     read-only, e.g. the shipped model inside a system-wide installation."""
     if writable(onnx_path.parent):
         return onnx_path.parent
-    from edgefer.paths import cache_dir
-
     folder = cache_dir() / "engines"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -206,49 +215,3 @@ def cache_decision(onnx_path: Path, key: EngineKey, folder: Path | None = None) 
             "rebuild", target, f"cached {nearest[1].name} is stale: " + "; ".join(key.differences(nearest[0])), tuple(stale)
         )
     return CacheDecision("build", target, "no cached engine yet", tuple(stale))
-
-
-def current_key(onnx_path: Path, precision: str, max_batch: int) -> EngineKey:
-    """The key for `onnx_path` on this machine (needs TensorRT and a CUDA device)."""
-    from edgefer.runtime.trt_env import cuda_device, tensorrt_version
-
-    version = tensorrt_version()
-    device = cuda_device()
-    if version is None or device is None:
-        from edgefer.runtime.errors import BackendUnavailableError
-
-        raise BackendUnavailableError("TensorRT engines need TensorRT and a CUDA GPU on this machine")
-    return EngineKey(file_sha256(onnx_path), version, device.name, precision, max_batch)
-
-
-def ensure_engine(
-    onnx_path: Path,
-    *,
-    precision: str = "fp16",
-    max_batch: int = 8,
-    contract_override: ModelContract | None = None,
-) -> Path:
-    """The cached engine for `onnx_path` on this device, built (once) when missing or stale."""
-    from edgefer.runtime.trt_build import BuildOptions, build_engine
-
-    key = current_key(onnx_path, precision, max_batch)
-    decision = cache_decision(onnx_path, key, engine_folder(onnx_path))
-    if decision.action == "reuse":
-        log.info("reusing TensorRT engine %s", decision.engine_path)
-        return decision.engine_path
-    if decision.action == "rebuild":
-        log.warning("rebuilding TensorRT engine for %s: %s", onnx_path, decision.reason)
-    else:
-        log.warning("building TensorRT engine for %s once (this can take minutes)", onnx_path)
-    build_engine(
-        onnx_path,
-        decision.engine_path,
-        BuildOptions(precision=precision, max_batch=max_batch),
-        contract_override=contract_override,
-    )
-    for old in decision.stale:
-        if old != decision.engine_path:
-            log.info("removing stale engine %s (built from another version of %s)", old, onnx_path.name)
-            old.unlink(missing_ok=True)
-            sidecar_path(old).unlink(missing_ok=True)
-    return decision.engine_path

@@ -13,16 +13,25 @@ from typing import Any
 
 import numpy as np
 
-from edgefer.contract import METADATA_KEY, ModelContract
+from edgefer.contract import ModelContract
 from edgefer.runtime.base import Classifier
-from edgefer.runtime.errors import (
-    OVERRIDE_HINT,
-    BackendUnavailableError,
-    MissingContractError,
-    ModelLoadError,
-)
+from edgefer.runtime.engine_cache import engine_folder
+from edgefer.runtime.errors import BackendUnavailableError, ModelLoadError
+from edgefer.runtime.onnx_meta import contract_from_metadata, open_session, read_onnx_contract, read_onnx_metadata
 
 log = logging.getLogger(__name__)
+
+# Reading a file's metadata and contract lives in onnx_meta (below this module and the TensorRT
+# builder); the names stay importable from here, where callers first found them.
+__all__ = [
+    "ORT_PROVIDERS",
+    "OnnxRuntimeClassifier",
+    "available_ort_backends",
+    "contract_from_metadata",
+    "open_session",
+    "read_onnx_contract",
+    "read_onnx_metadata",
+]
 
 #: Backend name -> the execution provider it runs on.
 ORT_PROVIDERS: dict[str, str] = {
@@ -52,8 +61,6 @@ def _provider_list(backend: str, model_path: Path) -> list[Any]:
         if provider == "TensorrtExecutionProvider":
             # ORT's own engine cache, next to the model (or in the user cache when that folder is
             # read-only), as for edgefer's own TensorRT engines.
-            from edgefer.runtime.engine_cache import engine_folder
-
             cache = engine_folder(model_path) / f"{model_path.stem}.ort-trt-cache"
             providers.append(
                 (
@@ -69,49 +76,6 @@ def _provider_list(backend: str, model_path: Path) -> list[Any]:
         else:
             providers.append(provider)
     return providers
-
-
-def open_session(path: Path, providers: list[Any], threads: int | None = None) -> Any:
-    """An InferenceSession, with ONNX Runtime's parse errors turned into a ModelLoadError."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    # No busy-waiting between calls: the classifier shares the CPU with MediaPipe, the renderer and
-    # the UI, and spinning ORT threads would steal their time for a few-microsecond gain.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-    except Exception as exc:  # ORT raises its own pybind exception types (InvalidProtobuf, Fail...)
-        raise ModelLoadError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from None
-
-
-def contract_from_metadata(meta: dict[str, str], path: Path) -> ModelContract:
-    """The contract stored under `edgefer.contract`; a clear error when it is missing."""
-    text = meta.get(METADATA_KEY)
-    if text is None:
-        raise MissingContractError(
-            f"{path}: this ONNX model has no '{METADATA_KEY}' metadata, so its preprocessing "
-            f"(input size, colour, normalisation, class order) is unknown; {OVERRIDE_HINT}"
-        )
-    return ModelContract.from_json(text, source=f"{path} ({METADATA_KEY})")
-
-
-def read_onnx_metadata(path: str | Path) -> dict[str, str]:
-    """All metadata_props of an ONNX file, read through ONNX Runtime (CPU session, nothing run)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file not found")
-    session = open_session(path, ["CPUExecutionProvider"])
-    return dict(session.get_modelmeta().custom_metadata_map)
-
-
-def read_onnx_contract(path: str | Path) -> ModelContract:
-    """Read only the contract of an ONNX file (CPU session, nothing run)."""
-    return contract_from_metadata(read_onnx_metadata(path), Path(path))
 
 
 def _dim(value: Any) -> int | None:

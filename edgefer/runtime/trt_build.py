@@ -8,7 +8,9 @@ cache beside the engine, keyed by the ONNX hash and the calibration images). Ten
 lazily; the numpy half (calibration batches, cache names) runs and is tested anywhere.
 
 Engines are specific to the GPU and TensorRT version that built them: build on the device that
-runs them (on a Jetson, on the Jetson itself).
+runs them (on a Jetson, on the Jetson itself). `ensure_engine` is the build-once step the loader
+uses: it asks the pure cache (`engine_cache`) whether the engine on disk still fits this machine
+and builds only when it does not. The ONNX facts it needs come from `onnx_meta`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,21 @@ import numpy as np
 
 from edgefer.atomic_write import write_bytes_atomically
 from edgefer.contract import ModelContract
+from edgefer.media import file_sha256
 from edgefer.runtime.crops import list_images, load_crop
-from edgefer.runtime.engine_cache import PRECISIONS, EngineSidecar, file_sha256, write_sidecar
+from edgefer.runtime.engine_cache import (
+    PRECISIONS,
+    EngineKey,
+    EngineSidecar,
+    cache_decision,
+    engine_folder,
+    sidecar_path,
+    write_sidecar,
+)
 from edgefer.runtime.errors import BackendUnavailableError, ModelLoadError
+from edgefer.runtime.onnx_meta import contract_from_metadata, is_explicitly_quantized, read_onnx_metadata
 from edgefer.runtime.preprocess import Preprocessor
+from edgefer.runtime.trt_env import check_cuda, cuda_device, import_cudart, import_tensorrt, tensorrt_version
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +77,6 @@ class BuildOptions:
     @property
     def opt(self) -> int:
         return self.opt_batch or default_opt_batch(self.max_batch)
-
-
-def is_explicitly_quantized(metadata: dict[str, str]) -> bool:
-    """True for ONNX files written by `edgefer export onnx --quantize int8` (Q/DQ inside)."""
-    return "edgefer.quantization" in metadata
 
 
 def timing_cache_path(engine_path: Path) -> Path:
@@ -130,8 +138,6 @@ class CalibrationBatches:
 
 def make_entropy_calibrator(batches: CalibrationBatches, cache_path: Path) -> Any:
     """An `IInt8EntropyCalibrator2` that copies each batch to one device buffer."""
-    from edgefer.runtime.trt_env import check_cuda, import_cudart, import_tensorrt
-
     trt = import_tensorrt()
     cudart = import_cudart()
 
@@ -194,9 +200,6 @@ def build_engine(
     contract_override: ModelContract | None = None,
 ) -> EngineSidecar:
     """Build `engine_path` (+ sidecar, timing cache, calibration cache) from `onnx_path`."""
-    from edgefer.runtime.onnx_backend import contract_from_metadata, read_onnx_metadata
-    from edgefer.runtime.trt_env import cuda_device, import_tensorrt
-
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     trt = import_tensorrt()
     device = cuda_device()
@@ -283,3 +286,43 @@ def build_engine(
     write_sidecar(engine_path, sidecar)
     log.info("wrote %s (%.1f MB) and its sidecar", engine_path, engine_path.stat().st_size / 1e6)
     return sidecar
+
+
+def current_key(onnx_path: Path, precision: str, max_batch: int) -> EngineKey:
+    """The key for `onnx_path` on this machine (needs TensorRT and a CUDA device)."""
+    version = tensorrt_version()
+    device = cuda_device()
+    if version is None or device is None:
+        raise BackendUnavailableError("TensorRT engines need TensorRT and a CUDA GPU on this machine")
+    return EngineKey(file_sha256(onnx_path), version, device.name, precision, max_batch)
+
+
+def ensure_engine(
+    onnx_path: Path,
+    *,
+    precision: str = "fp16",
+    max_batch: int = 8,
+    contract_override: ModelContract | None = None,
+) -> Path:
+    """The cached engine for `onnx_path` on this device, built (once) when missing or stale."""
+    key = current_key(onnx_path, precision, max_batch)
+    decision = cache_decision(onnx_path, key, engine_folder(onnx_path))
+    if decision.action == "reuse":
+        log.info("reusing TensorRT engine %s", decision.engine_path)
+        return decision.engine_path
+    if decision.action == "rebuild":
+        log.warning("rebuilding TensorRT engine for %s: %s", onnx_path, decision.reason)
+    else:
+        log.warning("building TensorRT engine for %s once (this can take minutes)", onnx_path)
+    build_engine(
+        onnx_path,
+        decision.engine_path,
+        BuildOptions(precision=precision, max_batch=max_batch),
+        contract_override=contract_override,
+    )
+    for old in decision.stale:
+        if old != decision.engine_path:
+            log.info("removing stale engine %s (built from another version of %s)", old, onnx_path.name)
+            old.unlink(missing_ok=True)
+            sidecar_path(old).unlink(missing_ok=True)
+    return decision.engine_path
