@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    from edgefer.redact import install_log_redaction
+
+    install_log_redaction()  # no log line of any library ever shows a camera password
     cmd: Command | None = getattr(args, "_command", None)
     if cmd is None:
         parser.print_help()

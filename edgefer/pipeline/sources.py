@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from edgefer.media import VIDEO_SUFFIXES
+from edgefer.redact import redact
 from edgefer.types import Frame
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,15 @@ class SourceError(RuntimeError):
     """A source that cannot be opened or read; the message names the source."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SourceSpec:
     """A parsed source: what to open, how, and whether it is live.
 
     `uri` is exactly what OpenCV is given (a path, a URL, a device path or a GStreamer
-    pipeline); `index` is set for camera indices. `original` is what the user typed, kept for
-    messages. `is_live` decides stale-frame dropping and reconnection.
+    pipeline); `index` is set for camera indices. `original` is what the user typed. `is_live`
+    decides stale-frame dropping and reconnection. `uri` and `original` may hold credentials
+    (`rtsp://user:password@host`): they go to OpenCV and nowhere else; messages, logs, stats
+    and the UI use `label` (and `repr`), which mask them (`edgefer.redact`).
     """
 
     kind: SourceKind
@@ -66,12 +69,19 @@ class SourceSpec:
 
     @property
     def label(self) -> str:
-        """A short human name for messages and the stats line."""
+        """A short human name for messages and the stats line, credentials masked."""
         if self.kind == "camera":
             return f"camera {self.index}"
         if self.kind in ("gstreamer", "csi"):
-            return self.original if len(self.original) < 60 else self.original[:57] + "..."
-        return self.uri
+            shown = redact(self.original)
+            return shown if len(shown) < 60 else shown[:57] + "..."
+        return redact(self.uri)
+
+    def __repr__(self) -> str:
+        return (
+            f"SourceSpec(kind={self.kind!r}, uri={redact(self.uri)!r}, is_live={self.is_live!r}, "
+            f"api={self.api!r}, index={self.index!r}, original={redact(self.original)!r})"
+        )
 
     @classmethod
     def parse(
@@ -113,24 +123,24 @@ def _parse(text: str, width: int | None, height: int | None, fps: float | None) 
         # file:///abs/path -> /abs/path ; file://relative/path -> relative/path (jetson-inference style)
         path = (parts.netloc + parts.path) if parts.netloc else parts.path
         if not path:
-            raise ValueError(f"source {text!r}: file:// URI without a path")
+            raise ValueError(f"source {redact(text)!r}: file:// URI without a path")
         return SourceSpec("file", path, False, "any", None, text)
     if scheme == "v4l2":
         device = (parts.netloc + parts.path) if parts.netloc else parts.path
         if not device:
-            raise ValueError(f"source {text!r}: v4l2:// URI without a device (e.g. v4l2:///dev/video0)")
+            raise ValueError(f"source {redact(text)!r}: v4l2:// URI without a device (e.g. v4l2:///dev/video0)")
         if device.isdigit():
             return SourceSpec("camera", device, True, "v4l2", int(device), text)
         return SourceSpec("v4l2", device, True, "v4l2", None, text)
     if scheme == "csi":
         sensor = parts.netloc or parts.path.lstrip("/") or "0"
         if not sensor.isdigit():
-            raise ValueError(f"source {text!r}: csi:// needs a sensor number, e.g. csi://0")
+            raise ValueError(f"source {redact(text)!r}: csi:// needs a sensor number, e.g. csi://0")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         unknown = set(query) - set(CSI_DEFAULTS)
         if unknown:
             raise ValueError(
-                f"source {text!r}: unknown csi option(s) {sorted(unknown)}; use {sorted(CSI_DEFAULTS)}"
+                f"source {redact(text)!r}: unknown csi option(s) {sorted(unknown)}; use {sorted(CSI_DEFAULTS)}"
             )
         try:
             w = int(query.get("width", width or CSI_DEFAULTS["width"]))
@@ -138,7 +148,7 @@ def _parse(text: str, width: int | None, height: int | None, fps: float | None) 
             f = float(query.get("fps", fps or CSI_DEFAULTS["fps"]))
             flip = int(query.get("flip", CSI_DEFAULTS["flip"]))
         except ValueError as exc:
-            raise ValueError(f"source {text!r}: csi options must be numbers ({exc})") from None
+            raise ValueError(f"source {redact(text)!r}: csi options must be numbers ({exc})") from None
         pipeline = csi_pipeline(int(sensor), w, h, f, flip)
         return SourceSpec("csi", pipeline, True, "gstreamer", int(sensor), text)
     if scheme in LIVE_SCHEMES:
@@ -147,7 +157,7 @@ def _parse(text: str, width: int | None, height: int | None, fps: float | None) 
         live = not parts.path.lower().endswith(VIDEO_SUFFIXES)
         return SourceSpec("stream", text, live, "ffmpeg", None, text)
     raise ValueError(
-        f"source {text!r}: unknown scheme {scheme!r}; use a camera index, a file path, file://, "
+        f"source {redact(text)!r}: unknown scheme {scheme!r}; use a camera index, a file path, file://, "
         "v4l2://, csi://, rtsp://, http(s):// or a GStreamer pipeline"
     )
 
