@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit
 
 from edgefer.classes import EXPRESSIONS
+from edgefer.live import DEFAULT_HEATMAP, DEFAULT_OPACITY, HEATMAP_MODES, HeatmapMode
 from edgefer.types import FacePrediction, FrameResult
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def overlay_heatmap(
     heat: np.ndarray,
     crop_to_frame: np.ndarray,
     crop_size: tuple[int, int],
-    opacity: float = 0.45,
+    opacity: float = DEFAULT_OPACITY,
     colormap: str = "turbo",
     normalize: bool = True,
 ) -> int:
@@ -265,7 +266,7 @@ def overlay_heatmap_opencv(
     heat: np.ndarray,
     crop_to_frame: np.ndarray,
     crop_size: tuple[int, int],
-    opacity: float = 0.45,
+    opacity: float = DEFAULT_OPACITY,
     colormap: str = "turbo",
     normalize: bool = True,
 ) -> np.ndarray:
@@ -371,8 +372,8 @@ def render_frame(
     result: FrameResult,
     crop_size: tuple[int, int] | None,
     *,
-    mode: str = "attention",
-    opacity: float = 0.45,
+    mode: HeatmapMode = DEFAULT_HEATMAP,
+    opacity: float = DEFAULT_OPACITY,
     colormap: str = "turbo",
     status: str | None = None,
     bars: bool = True,
@@ -381,8 +382,8 @@ def render_frame(
 
     `mode`: "attention", "cam" (falls back to attention for faces without a CAM) or "off".
     """
-    if mode not in ("attention", "cam", "off"):
-        raise ValueError(f"heatmap mode must be attention, cam or off, not {mode!r}")
+    if mode not in HEATMAP_MODES:
+        raise ValueError(f"heatmap mode must be one of {', '.join(HEATMAP_MODES)}, not {mode!r}")
     out = np.ascontiguousarray(result.frame.image).copy()
     if mode != "off" and crop_size is not None and opacity > 0:
         for pred in result.predictions:

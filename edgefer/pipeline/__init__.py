@@ -11,10 +11,12 @@ from typing import Any
 
 _LAZY = {
     "Pipeline": "edgefer.pipeline.runner",
-    "PipelineError": "edgefer.pipeline.runner",
     "run_pipeline": "edgefer.pipeline.runner",
+    "PipelineError": "edgefer.pipeline.events",
     "PipelineEvent": "edgefer.pipeline.events",
+    "LiveSettings": "edgefer.pipeline.settings",
     "PipelineSettings": "edgefer.pipeline.settings",
+    "Mailbox": "edgefer.pipeline.mailbox",
     "load_pipeline_settings": "edgefer.pipeline.settings",
     "PipelineStats": "edgefer.pipeline.stats",
     "StageStats": "edgefer.pipeline.stats",

@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
+from edgefer import live
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -36,16 +37,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rows = parser.add_mutually_exclusive_group()
     rows.add_argument("--csv", type=Path, metavar="OUT.csv", help="per-face per-frame rows as CSV")
     rows.add_argument("--jsonl", type=Path, metavar="OUT.jsonl", help="per-face per-frame rows as JSON lines")
-    parser.add_argument("--heatmap", choices=("attention", "cam", "off"), help="overlay on each face (default attention)")
-    parser.add_argument("--opacity", type=float, help="heatmap opacity 0..1 (default 0.45)")
+    parser.add_argument("--heatmap", choices=live.HEATMAP_MODES, help=f"overlay on each face (default {live.DEFAULT_HEATMAP})")
+    parser.add_argument("--opacity", type=float,
+                        help=f"heatmap opacity {live.OPACITY_MIN:g}..{live.OPACITY_MAX:g} (default {live.DEFAULT_OPACITY:g})")
     parser.add_argument("--headless", action="store_true", default=None, help="no window; only write the outputs")
-    parser.add_argument("--max-faces", type=int, help="faces tracked per frame (default 4)")
+    parser.add_argument("--max-faces", type=int,
+                        help=f"faces tracked per frame, 1..{live.MAX_FACES_LIMIT} (default {live.DEFAULT_MAX_FACES})")
     parser.add_argument("--config", type=Path, help="YAML settings profile (configs/pipeline/*.yaml)")
     parser.add_argument("--realtime", action="store_true", default=None, help="pace a file at its own frame rate (drops stale frames like a camera)")
     parser.add_argument("--loop", action="store_true", default=None, help="replay a file source forever")
     parser.add_argument("--blendshapes", action="store_true", default=None, help="add the 52 MediaPipe blendshapes to the rows")
     parser.add_argument("--segment-seconds", type=float, help="rotate the recording into OUT_000.mp4, OUT_001.mp4, ...")
-    parser.add_argument("--smoothing", type=float, help="temporal smoothing strength 0..<1 (default 0.6; 0 = raw)")
+    parser.add_argument("--smoothing", type=float, help=f"temporal smoothing strength {live.SMOOTHING_MIN:g}..<"
+                        f"{live.SMOOTHING_SUP:g} (default {live.DEFAULT_SMOOTHING:g}; 0 = raw)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames have been read")
     parser.add_argument("--face-model", type=Path, help="face_landmarker.task (default: resolved like edgefer landmarks)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any setting, e.g. record.codec=avc1 (repeatable)")

@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 EventKind = Literal["status", "warning", "error", "finished"]
-EVENT_KINDS: tuple[str, ...] = ("status", "warning", "error", "finished")
+EVENT_KINDS: tuple[EventKind, ...] = ("status", "warning", "error", "finished")
+#: The threads of a pipeline, in order (also the rows of the statistics table).
+StageName = Literal["capture", "track", "classify", "render", "sink"]
+STAGE_NAMES: tuple[StageName, ...] = ("capture", "track", "classify", "render", "sink")
+#: Who reports an event: a stage, or one of the sink's outputs, or the pipeline as a whole.
+EventSource = Literal["capture", "track", "classify", "render", "sink", "record", "rows", "pipeline"]
+
+
+class PipelineError(RuntimeError):
+    """A problem that prevents the pipeline from starting (the message says what to fix).
+
+    The one fault that raises: missing model, missing source file, bad settings. Everything that
+    goes wrong once the pipeline runs is a `PipelineEvent`.
+    """
 
 
 @dataclass(frozen=True)
@@ -27,7 +40,7 @@ class PipelineEvent:
     """
 
     kind: EventKind
-    stage: str
+    stage: EventSource
     message: str
     time: float = field(default_factory=time.time)
 

@@ -1,77 +1,81 @@
 """The threaded real-time pipeline: capture -> track -> classify -> render -> sinks.
 
 Threads live here and nowhere else. Each stage runs on its own thread and hands typed records
-(`Frame`, `TrackedFrame`, `FrameResult`) to the next through a small bounded queue, so memory is
-bounded and a slow stage slows (files) or thins (live sources) the stream instead of piling it
-up. A live source keeps only the newest frame in front of the tracker: a stale frame is replaced
-and counted as dropped, so what you see is at most a few frames old. A file is processed frame by
-frame as fast as the stages allow, or paced at its own frame rate with `realtime` (then it
-behaves like a live source and drops stale frames).
+(`Frame`, `TrackedFrame`, `FrameResult`) to the next through a small bounded `StageQueue`: a slow
+stage slows (files) or thins (live sources) the stream instead of piling it up. A live source
+keeps only the newest frame in front of the tracker (a stale one is replaced and counted as
+dropped), so what you see is at most a few frames old. A file is processed frame by frame as fast
+as the stages allow, or at its own frame rate with `realtime` (then it drops stale frames too).
 
-The public API (driven by the PyQt6 UI and by `edgefer run`):
+This module keeps the wiring and the lifecycle. Each other concern has a room of its own:
+`load_collaborators` (model, aligner, tracker), `Capture` (reading, pacing, reconnecting),
+`FrameWork` (track, classify and render under the live settings, with `stages`' functions),
+`Outputs` and its `Recording` state machine (what the sink writes), `EventLog` (throttled
+events), `StatsCollector`, and the `Mailbox` a display takes the newest frame from.
+
+The public API (driven by the PyQt6 UI and by `edgefer run`; see docs/pipeline.md):
 
     p = Pipeline(settings, on_result=..., on_event=...)
     p.start(); ...; p.stop()          # or: with Pipeline(settings) as p: p.start(); p.wait()
-    p.pause(); p.resume(); p.paused
-    p.start_recording(path); p.stop_recording(); p.recording
-    p.set_heatmap("attention" | "cam" | "off", opacity); p.set_smoothing(s); p.set_max_faces(n)
+    p.pause(); p.resume(); p.start_recording(path); p.stop_recording(); p.recording
+    p.set_live(LiveSettings(...)), or p.set_heatmap(mode, opacity); p.set_smoothing(s); p.set_max_faces(n)
     p.stats() -> PipelineStats; p.events() -> list[PipelineEvent]
 
 Callbacks: `on_result(FrameResult)` is called on the sink thread for every frame that leaves the
 pipeline, after it was written (`.annotated` is set; do not modify it, copy if you keep it long).
-`on_event(PipelineEvent)` is called on the thread that noticed the event (capture, sink, ... or the
-caller of start/stop). Both must be quick and must not call `stop()`/`wait()` themselves; an
-exception in a callback is logged and ignored.
+`on_event(PipelineEvent)` on the thread that noticed the event (a stage, or the caller of start or
+stop). Both must be quick and must not call `stop()`/`wait()`; their exceptions are logged only.
 
-Faults are events, not exceptions: a lost camera is reopened with exponential backoff, a damaged
-file is read as far as it decodes, a recording that cannot be written stops alone. Only problems
-the user must fix before anything can run (missing model, missing source file, bad settings)
-raise `PipelineError` from `start()`.
+Faults are events, not exceptions: a lost camera is reopened with backoff, a damaged file is read
+as far as it decodes, a recording that cannot be written stops alone. Only what must be fixed
+before anything runs (missing model or source file, bad settings) raises `PipelineError`.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, TypeVar
 
-from edgefer.pipeline.events import PipelineEvent
-from edgefer.pipeline.settings import HEATMAP_MODES, PipelineSettings
-from edgefer.pipeline.sinks import RowWriter, SinkError, VideoRecorder, face_rows, record_path, row_columns
+from edgefer.live import HeatmapMode
+from edgefer.pipeline.capture import Capture
+from edgefer.pipeline.collaborators import Collaborators, load_collaborators
+from edgefer.pipeline.display import Display
+from edgefer.pipeline.eventlog import EventLog
+from edgefer.pipeline.events import PipelineError, PipelineEvent, StageName
+from edgefer.pipeline.mailbox import Mailbox
+from edgefer.pipeline.outputs import Outputs
+from edgefer.pipeline.queues import StageQueue, Stamped
+from edgefer.pipeline.settings import LiveSettings, PipelineSettings
 from edgefer.pipeline.smoothing import ProbabilitySmoother
-from edgefer.pipeline.sources import FrameReader, SourceError, SourceSpec, backoff_delays
-from edgefer.pipeline.stages import classify_frame, keep_largest
+from edgefer.pipeline.sources import SourceSpec
 from edgefer.pipeline.stats import PipelineStats, StatsCollector
-from edgefer.types import FrameResult, TrackedFrame
+from edgefer.pipeline.work import FrameWork
+from edgefer.tracking import BLENDSHAPE_NAMES
+from edgefer.types import Frame, FrameResult, TrackedFrame
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Pipeline", "PipelineError", "PipelineEvent", "PipelineSettings", "PipelineStats", "run_pipeline"]
 
-_END = object()  # end-of-stream marker flowing through the queues
-#: Per stage, the first this-many errors are reported as events; after that every 100th.
-_ERROR_EVENTS_IN_FULL = 5
-#: Frames a reconnected live source must deliver before its reconnection backoff starts over.
-_STABLE_FRAMES = 10
-#: Frame rate used for recordings of live sources that do not report one.
-_LIVE_FALLBACK_FPS = 30.0
-
-
-class PipelineError(RuntimeError):
-    """A problem that prevents the pipeline from starting (the message says what to fix)."""
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 @dataclass
-class _Item:
-    """What flows between stages: the stage record plus the time its frame was captured."""
+class _Wiring:
+    """What `start` connects: the collaborators, the capture and the queues between the stages."""
 
-    payload: Any
-    t_capture: float
+    models: Collaborators
+    capture: Capture
+    frames: StageQueue[Frame]  # capture -> track
+    tracked: StageQueue[TrackedFrame]  # track -> classify
+    classified: StageQueue[FrameResult]  # classify -> render
+    rendered: StageQueue[FrameResult]  # render -> sink
 
 
 class Pipeline:
@@ -84,12 +88,9 @@ class Pipeline:
         on_event: Callable[[PipelineEvent], None] | None = None,
     ) -> None:
         self.settings = settings.model_copy(deep=True)
-        self._on_result = on_result
-        self._on_event = on_event
         self._lock = threading.RLock()
         self._stats = StatsCollector()
-        self._events: deque[PipelineEvent] = deque(maxlen=256)
-        self._error_counts: dict[str, int] = {}
+        self._events = EventLog(self._stats, on_event)
         self._threads: list[threading.Thread] = []
         self._started = False
         self._starting = False
@@ -97,33 +98,14 @@ class Pipeline:
         self._abort = threading.Event()
         self._finished = threading.Event()
         self._paused = threading.Event()
-        self._end_sent = False
-        self._heatmap = (self.settings.heatmap.mode, float(self.settings.heatmap.opacity))
         self._smoother = ProbabilitySmoother(self.settings.smoothing)
-        self._max_faces = int(self.settings.max_faces)
-        self._tracker_faces = int(self.settings.max_faces)
-        self._rec_requests: deque[tuple[str, Path | None, threading.Event]] = deque()
-        rp = self.settings.record.path
-        self._recording: Path | None = record_path(rp, self.settings.record.container) if rp else None
-        self._recorder: VideoRecorder | None = None
-        self._rec_target: Path | None = None  # recording asked for, opened at the next frame
-        self._rec_files: list[str] = []
-        self._rows: RowWriter | None = None
-        self._rows_path: Path | None = None
-        self._source_fps: float | None = None
-        self._frames_at_connect = 0  # reader frame count when the live source last (re)connected
-        self._last_attempt = 0  # reconnection attempts of the current outage
-        self._spec: SourceSpec | None = None
-        self._classifier: Any = None
-        self._aligner: Any = None
-        self._tracker: Any = None
-        self._blendshape_names: tuple[str, ...] | None = None
-        self._cam_warned = False
-        self._q: list[queue.Queue] = []
+        self._work = FrameWork(self.settings, self._smoother, self._stats, self._events)
+        self._outputs = Outputs(self.settings, self._events, self._source_fps, on_result)
+        self._recording = self._outputs.recording
+        self._models: Collaborators | None = None
+        self._wiring: _Wiring | None = None
 
-    # ------------------------------------------------------------------------------------
-    # lifecycle
-    # ------------------------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         """Load the model and tracker, open the row sink and start the stage threads.
 
@@ -135,38 +117,34 @@ class Pipeline:
                 raise PipelineError("pipeline already started (create a new Pipeline to run again)")
             self._starting = True
         try:
-            self._prepare()
+            w = self._wiring = self._prepare()
         except BaseException:
             self._close_models()  # nothing runs yet: release what was loaded; start() may be retried
             with self._lock:
                 self._starting = False
             raise
-        s = self.settings
-        spec = self._spec
-        assert spec is not None
-        live = spec.is_live or s.realtime
-        # A live source keeps one frame in front of the tracker (the newest); files block.
-        self._q = [queue.Queue(maxsize=1 if live else s.queue_size)] + [queue.Queue(maxsize=s.queue_size) for _ in range(3)]
-        stages: list[tuple[str, Callable[[], None]]] = [
-            ("capture", self._capture_loop),
-            ("track", self._track_loop),
-            ("classify", self._classify_loop),
-            ("render", self._render_loop),
-            ("sink", self._sink_loop),
+        loops: list[tuple[StageName, Callable[[], None]]] = [
+            ("capture", w.capture.run),
+            ("track", lambda: self._stage("track", w.frames, w.tracked, self._work.track)),
+            ("classify", lambda: self._stage("classify", w.tracked, w.classified, self._work.classify)),
+            ("render", lambda: self._stage("render", w.classified, w.rendered, self._work.render,
+                                           before=self._work.warm_up_render)),
+            ("sink", lambda: self._sink_loop(w)),
         ]
         self._stats.started()
-        for name, fn in stages:
-            t = threading.Thread(target=self._guarded, args=(name, fn), name=f"edgefer-{name}", daemon=True)
+        for name, loop in loops:
+            t = threading.Thread(target=self._guarded, args=(name, loop, w), name=f"edgefer-{name}", daemon=True)
             self._threads.append(t)
         with self._lock:
             self._started = True
             self._starting = False
         for t in self._threads:
             t.start()
-        self._emit("status", "pipeline", f"started on {spec.label} with {self._stats.model} [{self._stats.backend}]")
+        label = w.capture.spec.label
+        self._events.emit("status", "pipeline", f"started on {label} with {self._stats.model} [{self._stats.backend}]")
 
-    def _prepare(self) -> None:
-        """Everything `start` does before threads exist: parse, check, load, open the rows."""
+    def _prepare(self) -> _Wiring:
+        """Everything `start` does before threads exist: parse, check, load, open the rows, wire."""
         s = self.settings
         try:
             spec = SourceSpec.parse(
@@ -176,50 +154,23 @@ class Pipeline:
             raise PipelineError(str(exc)) from None
         if spec.kind == "file" and "%" not in spec.uri and not Path(spec.uri).is_file():
             raise PipelineError(f"source file not found: {spec.uri}")
-        self._spec = spec
-        self._load_models()
+        models = self._models = load_collaborators(s, self._work.tracker_faces)
+        self._work.attach(models)
         self._stats.source = spec.label
-        self._stats.model = Path(getattr(self._classifier, "source", s.model or "default model")).name
-        self._stats.backend = str(getattr(self._classifier, "backend_name", "?"))
-        self._open_rows()
-
-    def _load_models(self) -> None:
-        s = self.settings
-        from edgefer.runtime import load_classifier
-
+        self._stats.model = models.classifier.source.name
+        self._stats.backend = models.classifier.backend_name
         try:
-            self._classifier = load_classifier(s.model, s.backend)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise PipelineError(f"cannot load the expression model: {exc}") from exc
-        contract = self._classifier.contract
-        try:
-            from edgefer.align import Aligner
-            from edgefer.tracking import FaceTracker
-
-            self._aligner = Aligner(contract.framing, tuple(contract.input_size))
-            self._tracker = FaceTracker(
-                face_model=s.face_model, max_faces=self._tracker_faces, mode="video", blendshapes=s.blendshapes
-            )
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise PipelineError(f"cannot start the face tracker: {exc}") from exc
-        if s.blendshapes:
-            self._blendshape_names = _blendshape_names()
-        if s.heatmap.mode == "cam" and not getattr(self._classifier, "has_cam", False):
-            self._cam_warned = True
-            self._emit("warning", "render", "this model has no CAM output; showing its attention map instead")
-
-    def _open_rows(self) -> None:
-        s = self.settings
-        if s.csv and s.jsonl:
-            raise PipelineError("give either a CSV or a JSONL output, not both")
-        path, fmt = (s.csv, "csv") if s.csv else (s.jsonl, "jsonl") if s.jsonl else (None, None)
-        if path is None:
-            return
-        try:
-            self._rows = RowWriter(path, row_columns(self._blendshape_names), fmt, s.flush_seconds)
-            self._rows_path = self._rows.path
-        except SinkError as exc:
-            self._emit("error", "rows", f"{exc}; rows will not be written, the rest goes on")
+            self._outputs.open_rows(tuple(BLENDSHAPE_NAMES) if s.blendshapes else None)
+        except ValueError as exc:
+            raise PipelineError(str(exc)) from None
+        n = s.queue_size
+        # A live source keeps one frame in front of the tracker (the newest); files block.
+        frames: StageQueue[Frame] = StageQueue(1 if spec.is_live or s.realtime else n, self._abort)
+        capture = Capture(
+            spec, s, frames, stats=self._stats, events=self._events, stop=self._stop_req, paused=self._paused
+        )
+        return _Wiring(models, capture, frames, StageQueue(n, self._abort), StageQueue(n, self._abort),
+                       StageQueue(n, self._abort))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading, let queued frames finish, close the sinks (files playable), join threads.
@@ -235,26 +186,22 @@ class Pipeline:
         if not self._finished.wait(timeout):
             log.warning("pipeline did not drain within %.1f s; dropping queued frames", timeout)
             self._abort.set()
-            self._send_end()  # in case the capture thread is stuck in a blocking read
+            if self._wiring is not None:
+                self._wiring.frames.close()  # in case the capture thread is stuck in a blocking read
             self._finished.wait(max(2.0, timeout / 4))
         for t in self._threads:
             t.join(timeout=1.0)
         self._close_models()
 
     def _close_models(self) -> None:
+        """Close the tracker and the classifier, unless a stage thread still uses one (stuck)."""
+        if self._models is None:
+            return
         alive = {t.name for t in self._threads if t.is_alive()}
-        if self._tracker is not None and "edgefer-track" not in alive:
-            try:
-                self._tracker.close()
-            except Exception:  # noqa: BLE001 - closing must not raise
-                log.debug("tracker close failed", exc_info=True)
-            self._tracker = None
-        if self._classifier is not None and "edgefer-classify" not in alive:
-            try:
-                self._classifier.close()
-            except Exception:  # noqa: BLE001
-                log.debug("classifier close failed", exc_info=True)
-            self._classifier = None
+        stuck = "edgefer-track" in alive or "edgefer-classify" in alive
+        self._models.close(tracker="edgefer-track" not in alive, classifier="edgefer-classify" not in alive)
+        if not stuck:
+            self._models = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run finished (end of file, stopped, or source given up); True if so."""
@@ -268,28 +215,26 @@ class Pipeline:
     def running(self) -> bool:
         return self._started and not self._finished.is_set()
 
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self) -> Pipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------------------------
-    # live controls (any thread)
-    # ------------------------------------------------------------------------------------
+    # -- live controls (any thread) ------------------------------------------------------------
     def pause(self) -> None:
         """Hold the stream: files stop reading; live sources keep reading but discard frames."""
         if self.running and not self._paused.is_set():
             self._paused.set()
             self._stats.state = "paused"
-            self._emit("status", "pipeline", "paused")
+            self._events.emit("status", "pipeline", "paused")
 
     def resume(self) -> None:
         if self._paused.is_set():
             self._paused.clear()
             if not self._finished.is_set():
                 self._stats.state = "running"
-            self._emit("status", "pipeline", "resumed")
+            self._events.emit("status", "pipeline", "resumed")
 
     @property
     def paused(self) -> bool:
@@ -301,518 +246,117 @@ class Pipeline:
         Failures (folder not writable, disk full, codec missing) arrive as an "error" event
         from the sink stage naming the path, and `recording` becomes None again.
         """
-        target = record_path(path, self.settings.record.container)
         with self._lock:
-            self._recording = target
-            if self._started and not self._finished.is_set():
-                self._rec_requests.append(("start", target, threading.Event()))
-            else:
+            running = self.running
+            target = self._recording.start(path, running=running)
+            if not running:
                 self.settings.record.path = target  # picked up by start()
 
     def stop_recording(self, timeout: float = 5.0) -> None:
         """Finish the current recording (the file is closed and playable when this returns)."""
         with self._lock:
-            self._recording = None
-            if not (self._started and not self._finished.is_set()):
+            running = self.running
+            if not running:
                 self.settings.record.path = None
-                return
-            done = threading.Event()
-            self._rec_requests.append(("stop", None, done))
-        done.wait(timeout)
+        self._recording.stop(running=running, timeout=timeout)
 
     @property
     def recording(self) -> Path | None:
         """The path being recorded (as asked; segments add _000, _001, ...), or None."""
-        return self._recording
+        return self._recording.path
 
     def recording_files(self) -> list[str]:
         """Every video file written so far in this run (finished segments included)."""
-        with self._lock:
-            return list(self._rec_files)
-
-    def set_heatmap(self, mode: str, opacity: float | None = None) -> None:
-        """Switch the overlay ("attention", "cam" or "off") and its opacity in [0, 1]."""
-        if mode not in HEATMAP_MODES:
-            raise ValueError(f"heatmap mode must be one of {HEATMAP_MODES}, not {mode!r}")
-        op = self._heatmap[1] if opacity is None else float(opacity)
-        if not 0.0 <= op <= 1.0:
-            raise ValueError(f"heatmap opacity must be in [0, 1], got {opacity}")
-        if mode == "cam" and self._classifier is not None and not getattr(self._classifier, "has_cam", False):
-            if not self._cam_warned:
-                self._cam_warned = True
-                self._emit("warning", "render", "this model has no CAM output; showing its attention map instead")
-        self._heatmap = (mode, op)
+        return self._recording.files()
 
     @property
-    def heatmap(self) -> tuple[str, float]:
-        return self._heatmap
+    def live(self) -> LiveSettings:
+        """The live settings in force (heatmap, opacity, smoothing, max faces)."""
+        return self._work.live
+
+    def set_live(self, live: LiveSettings) -> None:
+        """Apply every live setting at once; each applies from the next frame."""
+        self._work.set_live(live)
+
+    def set_heatmap(self, mode: HeatmapMode, opacity: float | None = None) -> None:
+        """Switch the overlay ("attention", "cam" or "off") and its opacity in [0, 1]."""
+        self._work.change_live(heatmap=mode, **({} if opacity is None else {"opacity": opacity}))
+
+    @property
+    def heatmap(self) -> tuple[HeatmapMode, float]:
+        live = self._work.live
+        return live.heatmap, live.opacity
 
     def set_smoothing(self, strength: float) -> None:
         """EMA strength in [0, 1) (0 = raw probabilities); applies from the next frame."""
-        self._smoother.strength = strength  # validates
+        self._work.change_live(smoothing=strength)
 
     def set_max_faces(self, n: int) -> None:
         """At most `n` faces per frame (the largest are kept)."""
-        n = int(n)
-        if not 1 <= n <= 32:
-            raise ValueError(f"max faces must be in 1..32, got {n}")
-        self._max_faces = n
+        self._work.change_live(max_faces=n)
 
     def stats(self) -> PipelineStats:
         """A live snapshot: fps, per-stage p50/p95 latency, dropped frames, counts, outputs."""
-        return self._stats.snapshot(self._outputs())
+        return self._stats.snapshot(self._outputs.files())
 
     def events(self) -> list[PipelineEvent]:
         """The most recent events (up to 256), oldest first."""
-        with self._lock:
-            return list(self._events)
+        return self._events.events()
 
-    def _outputs(self) -> tuple[str, ...]:
-        with self._lock:
-            out = list(self._rec_files)
-        if self._rows_path is not None:
-            out.append(str(self._rows_path))
-        return tuple(out)
+    def _source_fps(self) -> float | None:
+        return self._wiring.capture.fps if self._wiring is not None else None
 
-    # ------------------------------------------------------------------------------------
-    # plumbing
-    # ------------------------------------------------------------------------------------
-    def _emit(self, kind: str, stage: str, message: str) -> None:
-        if kind == "error":
-            n = self._error_counts.get(stage, 0) + 1
-            self._error_counts[stage] = n
-            self._stats.count("errors")
-            if n > _ERROR_EVENTS_IN_FULL and n % 100:
-                log.debug("%s error #%d: %s", stage, n, message)
-                return
-            if n > _ERROR_EVENTS_IN_FULL:
-                message = f"{message} ({n} errors in this stage so far)"
-        elif kind == "warning":
-            self._stats.count("warnings")
-        event = PipelineEvent(kind, stage, message)  # type: ignore[arg-type]
-        level = {"error": logging.ERROR, "warning": logging.WARNING}.get(kind, logging.INFO)
-        log.log(level, "%s: %s", stage, message)
-        with self._lock:
-            self._events.append(event)
-        if self._on_event is not None:
-            try:
-                self._on_event(event)
-            except Exception:  # noqa: BLE001 - a callback must never kill a stage
-                log.exception("on_event callback failed")
-
-    def _guarded(self, name: str, fn: Callable[[], None]) -> None:
+    # -- stage threads -------------------------------------------------------------------------
+    def _guarded(self, name: StageName, loop: Callable[[], None], w: _Wiring) -> None:
         """Run a stage loop; an unexpected crash is an error event and ends the run cleanly."""
         try:
-            fn()
-        except Exception as exc:  # noqa: BLE001
+            loop()
+        except Exception as exc:  # noqa: BLE001 - reported, and the other stages wind down
             log.exception("stage %s crashed", name)
-            self._emit("error", name, f"stage crashed: {type(exc).__name__}: {exc}")
+            self._events.emit("error", name, f"stage crashed: {type(exc).__name__}: {exc}")
             self._stop_req.set()
             self._abort.set()
+            outputs: dict[StageName, StageQueue[Any]] = {
+                "capture": w.frames, "track": w.tracked, "classify": w.classified, "render": w.rendered}
             if name == "sink":
                 self._finish()
             else:
-                idx = ("capture", "track", "classify", "render").index(name)
-                self._put_end(self._q[idx])
+                outputs[name].close()  # the stages behind it drain and finish
 
-    def _put(self, q: queue.Queue, item: Any) -> bool:
-        """Blocking put that gives up when the run is aborted (returns False then)."""
-        while True:
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                if self._abort.is_set():
-                    return False
+    def _stage(self, name: StageName, q_in: StageQueue[In], q_out: StageQueue[Out], work: Callable[[In], Out],
+               before: Callable[[], None] | None = None) -> None:
+        """The loop of track, classify and render: take, work (timed), hand on; close when done."""
+        if before is not None:
+            before()
+        for stamped in q_in.items():
+            t0 = time.perf_counter()
+            out = work(stamped.item)
+            self._stats.stage_time(name, time.perf_counter() - t0)
+            if not q_out.put(Stamped(out, stamped.t_capture)):
+                break
+        q_out.close()
 
-    def _put_end(self, q: queue.Queue) -> None:
-        """Deliver the end marker even into a full queue (drops queued items when aborting)."""
-        while True:
-            try:
-                q.put(_END, timeout=0.1)
-                return
-            except queue.Full:
-                if self._abort.is_set():
-                    try:
-                        q.get_nowait()
-                    except queue.Empty:
-                        pass
-
-    def _send_end(self) -> None:
-        with self._lock:
-            if self._end_sent:
-                return
-            self._end_sent = True
-        self._put_end(self._q[0])
-
-    def _offer_latest(self, q: queue.Queue, item: _Item) -> None:
-        """Live sources: replace a frame the tracker has not taken yet (counted as dropped)."""
-        while True:
-            try:
-                q.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    old = q.get_nowait()
-                except queue.Empty:
-                    continue
-                if old is _END:  # never drop the end marker
-                    q.put(old)
-                    return
-                self._stats.count("frames_dropped")
-
-    def _items(self, q: queue.Queue) -> Iterator[_Item]:
-        """Items of a queue until the end marker; while aborting, queued items are skipped."""
-        while True:
-            item = q.get()
-            if item is _END:
-                return
-            if self._abort.is_set():
-                continue
-            yield item
-
-    # ------------------------------------------------------------------------------------
-    # stages
-    # ------------------------------------------------------------------------------------
-    def _capture_loop(self) -> None:
-        s = self.settings
-        spec = self._spec
-        assert spec is not None
-        reader = FrameReader(
-            spec,
-            loop=s.capture.loop,
-            max_read_failures=s.capture.max_read_failures,
-            width=s.capture.width,
-            height=s.capture.height,
-            fps=s.capture.fps,
-        )
-        out = self._q[0]
-        live_queue = spec.is_live or s.realtime
+    def _sink_loop(self, w: _Wiring) -> None:
         try:
-            if not self._open_source(reader, spec):
-                return
-            pace_wall: float | None = None
-            pace_ts = 0.0
-            last_errors = 0
-            while not self._stop_req.is_set():
-                if self._paused.is_set():
-                    if spec.is_live:
-                        # keep the device buffer fresh; nothing is queued
-                        if reader.read() is None and not self._reconnect(reader, spec):
-                            break
-                    else:
-                        self._stop_req.wait(0.05)
-                    pace_wall = None
-                    continue
+            self._recording.begin()
+            for stamped in w.rendered.items(between=self._recording.serve):
                 t0 = time.perf_counter()
-                frame = reader.read()
-                if reader.counters.read_errors != last_errors:
-                    self._stats.count("read_errors", reader.counters.read_errors - last_errors)
-                    last_errors = reader.counters.read_errors
-                if frame is None:
-                    if spec.is_live and not self._stop_req.is_set():
-                        if self._reconnect(reader, spec):
-                            continue
-                    break
-                self._stats.stage_time("capture", time.perf_counter() - t0)
-                self._stats.count("frames_read")
-                if s.realtime and not spec.is_live:
-                    if pace_wall is None:
-                        pace_wall, pace_ts = time.monotonic(), frame.timestamp_s
-                    delay = pace_wall + (frame.timestamp_s - pace_ts) - time.monotonic()
-                    if delay > 0 and self._stop_req.wait(delay):
-                        break
-                item = _Item(frame, time.perf_counter())
-                if live_queue:
-                    self._offer_latest(out, item)
-                elif not self._put(out, item):
-                    break
-                if s.max_frames is not None and reader.counters.frames >= s.max_frames:
-                    break
-            self._report_file_end(reader, spec)
-        finally:
-            reader.close()
-            self._send_end()
-
-    def _open_source(self, reader: FrameReader, spec: SourceSpec) -> bool:
-        try:
-            reader.open()
-        except SourceError as exc:
-            if not spec.is_live:
-                self._emit("error", "capture", str(exc))
-                return False
-            self._emit("warning", "capture", f"{exc}; retrying")
-            if not self._reconnect(reader, spec, announce=False):
-                return False
-        self._source_fps = reader.fps
-        return True
-
-    def _reconnect(self, reader: FrameReader, spec: SourceSpec, announce: bool = True) -> bool:
-        """Reopen a lost live source with capped exponential backoff; False when given up/stopped.
-
-        A connection that delivered fewer than `_STABLE_FRAMES` frames before dropping again does
-        not reset the backoff: a flapping stream is retried ever more slowly, not in a tight loop.
-        """
-        rc = self.settings.reconnect
-        reader.close()
-        if announce:
-            self._emit("warning", "capture", f"lost {spec.label}; reconnecting")
-        stable = reader.counters.frames - self._frames_at_connect >= _STABLE_FRAMES
-        first = 1 if stable else self._last_attempt + 1
-        delays = backoff_delays(rc.initial_delay_s, rc.max_delay_s)
-        for _ in range(first - 1):
-            next(delays)
-        for attempt, delay in enumerate(delays, start=first):
-            self._last_attempt = attempt
-            if rc.max_attempts is not None and attempt > rc.max_attempts:
-                self._emit("error", "capture", f"gave up on {spec.label} after {rc.max_attempts} reconnection attempts")
-                return False
-            self._emit("status", "capture", f"reconnecting to {spec.label} in {delay:.1f} s (attempt {attempt})")
-            if self._stop_req.wait(delay):
-                return False
-            try:
-                reader.open()
-            except SourceError as exc:
-                log.info("reconnect attempt %d failed: %s", attempt, exc)
-                continue
-            self._stats.count("reconnects")
-            self._frames_at_connect = reader.counters.frames
-            self._source_fps = reader.fps or self._source_fps
-            self._emit("status", "capture", f"reconnected to {spec.label}")
-            return True
-        return False  # pragma: no cover - the generator is infinite
-
-    def _report_file_end(self, reader: FrameReader, spec: SourceSpec) -> None:
-        c = reader.counters
-        if spec.is_live:
-            return
-        if c.frames == 0 and not self._stop_req.is_set():
-            self._emit("error", "capture", f"no frame could be decoded from {spec.label}")
-        elif c.damaged:
-            total = f" of {reader.frame_count} announced" if reader.frame_count else ""
-            self._emit(
-                "warning",
-                "capture",
-                f"{spec.label} is damaged or truncated: {c.frames} frame(s){total} decoded, "
-                f"{c.read_errors} failed read(s); every decodable frame was processed",
-            )
-        elif c.read_errors:
-            self._emit("warning", "capture", f"{spec.label}: {c.read_errors} frame(s) could not be decoded and were skipped")
-
-    def _track_loop(self) -> None:
-        q_in, q_out = self._q[0], self._q[1]
-        last_ms = -1
-        for item in self._items(q_in):
-            frame = item.payload
-            t0 = time.perf_counter()
-            want = self._max_faces
-            if want > self._tracker_faces:
-                self._rebuild_tracker(want)
-            ts_ms = max(int(round(frame.timestamp_s * 1000.0)), last_ms + 1)
-            last_ms = ts_ms
-            try:
-                faces = self._tracker.process(frame.image, ts_ms)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not end the run
-                self._emit("error", "track", f"frame {frame.index}: {type(exc).__name__}: {exc}")
-                faces = []
-            faces = keep_largest(list(faces), want)
-            self._stats.stage_time("track", time.perf_counter() - t0)
-            if not self._put(q_out, _Item(TrackedFrame(frame, faces), item.t_capture)):
-                break
-        self._put_end(q_out)
-
-    def _rebuild_tracker(self, n: int) -> None:
-        """Raise the landmarker's face limit: a fresh landmarker, track ids keep counting up."""
-        old = self._tracker_faces
-        try:
-            self._tracker.max_faces = n
-            self._tracker.reset()
-        except Exception as exc:  # noqa: BLE001
-            self._emit("error", "track", f"cannot raise max faces to {n}: {exc}; staying at {old}")
-            self._max_faces = old
-            self._tracker.max_faces = old
-            self._tracker.reset()
-            return
-        self._tracker_faces = n
-        self._emit("status", "track", f"tracking up to {n} faces")
-
-    def _classify_loop(self) -> None:
-        q_in, q_out = self._q[1], self._q[2]
-        for item in self._items(q_in):
-            tracked: TrackedFrame = item.payload
-            t0 = time.perf_counter()
-            try:
-                result = classify_frame(tracked, self._aligner, self._classifier, self._smoother)
-            except Exception as exc:  # noqa: BLE001
-                self._emit("error", "classify", f"frame {tracked.frame.index}: {type(exc).__name__}: {exc}")
-                result = FrameResult(frame=tracked.frame, predictions=[])
-            self._stats.stage_time("classify", time.perf_counter() - t0)
-            if not self._put(q_out, _Item(result, item.t_capture)):
-                break
-        self._put_end(q_out)
-
-    def _render_loop(self) -> None:
-        from edgefer import render
-
-        render.warmup()
-        q_in, q_out = self._q[2], self._q[3]
-        crop_size = tuple(self._classifier.contract.input_size)
-        colormap = self.settings.heatmap.colormap
-        for item in self._items(q_in):
-            result: FrameResult = item.payload
-            t0 = time.perf_counter()
-            mode, opacity = self._heatmap
-            status = None
-            if self.settings.show_fps:
-                status = f"{self._stats.recent_fps():.1f} fps  {len(result.predictions)} face(s)"
-            try:
-                result.annotated = render.render_frame(
-                    result, crop_size, mode=mode, opacity=opacity, colormap=colormap, status=status
-                )
-            except Exception as exc:  # noqa: BLE001 - the raw frame still goes out
-                self._emit("error", "render", f"frame {result.frame.index}: {type(exc).__name__}: {exc}")
-                result.annotated = result.frame.image.copy()
-            self._stats.stage_time("render", time.perf_counter() - t0)
-            if not self._put(q_out, item):
-                break
-        self._put_end(q_out)
-
-    # -- sinks ------------------------------------------------------------------------------
-    def _sink_loop(self) -> None:
-        q_in = self._q[3]
-        try:
-            with self._lock:
-                initial = self._recording
-            if initial is not None:
-                self._rec_requests.appendleft(("start", initial, threading.Event()))
-            while True:
-                self._handle_record_requests()
-                try:
-                    item = q_in.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if item is _END:
-                    break
-                if self._abort.is_set():
-                    continue
-                result: FrameResult = item.payload
-                t0 = time.perf_counter()
-                self._write_video(result)
-                self._write_rows(result)
-                if self._on_result is not None:
-                    try:
-                        self._on_result(result)
-                    except Exception:  # noqa: BLE001
-                        log.exception("on_result callback failed")
+                self._outputs.write(stamped.item)
                 self._stats.stage_time("sink", time.perf_counter() - t0)
-                self._stats.frame_out(len(result.predictions), time.perf_counter() - item.t_capture)
+                self._stats.frame_out(len(stamped.item.predictions), time.perf_counter() - stamped.t_capture)
         finally:
-            self._handle_record_requests()
+            self._recording.serve()
             self._finish()
-
-    def _handle_record_requests(self) -> None:
-        while self._rec_requests:
-            try:
-                action, path, done = self._rec_requests.popleft()
-            except IndexError:
-                return
-            self._close_recorder()
-            # The file is opened at the next frame (its size and the source's frame rate are
-            # known by then); an unwritable path is reported at that moment.
-            self._rec_target = path if action == "start" else None
-            done.set()
-
-    def _open_recorder(self, path: Path) -> None:
-        r = self.settings.record
-        fps = r.fps or self._source_fps or _LIVE_FALLBACK_FPS
-        try:
-            self._recorder = VideoRecorder(
-                path,
-                fps,
-                codec=r.codec,
-                container=r.container,
-                segment_seconds=r.segment_seconds,
-                encoder=r.encoder,
-                gst_encoder=r.gst_encoder,
-                bitrate_kbps=r.bitrate_kbps,
-                min_free_mb=r.min_free_mb,
-            )
-            self._emit("status", "record", f"recording to {self._recorder.base}")
-        except (SinkError, ValueError) as exc:
-            self._recording_failed(exc)
-
-    def _recording_failed(self, exc: Exception) -> None:
-        self._emit("error", "record", f"{exc}; recording stopped, the rest goes on")
-        with self._lock:
-            self._recording = None
-        self._close_recorder(quiet=True)
-
-    def _close_recorder(self, quiet: bool = False) -> None:
-        rec, self._recorder = self._recorder, None
-        if rec is None:
-            return
-        try:
-            rec.close()
-        except Exception as exc:  # noqa: BLE001
-            if not quiet:
-                self._emit("error", "record", f"closing {rec.base} failed: {exc}")
-        if rec.frames_written and not quiet:
-            self._emit("status", "record", f"saved {rec.frames_written} frame(s) to {', '.join(str(f) for f in rec.files)}")
-
-    def _write_video(self, result: FrameResult) -> None:
-        if self._recorder is None and self._rec_target is not None:
-            target, self._rec_target = self._rec_target, None
-            self._open_recorder(target)
-        rec = self._recorder
-        if rec is None or result.annotated is None:
-            return
-        try:
-            n_files = len(rec.files)
-            rec.write(result.annotated, result.frame.timestamp_s)
-            if len(rec.files) != n_files:
-                with self._lock:
-                    self._rec_files.append(str(rec.files[-1]))
-        except (SinkError, OSError) as exc:
-            self._recording_failed(exc)
-
-    def _write_rows(self, result: FrameResult) -> None:
-        if self._rows is None or not result.predictions:
-            return
-        try:
-            self._rows.write(face_rows(result, self._blendshape_names))
-        except (SinkError, OSError) as exc:
-            self._emit("error", "rows", f"{exc}; rows stopped, the rest goes on")
-            rows, self._rows = self._rows, None
-            try:
-                rows.close()
-            except Exception:  # noqa: BLE001
-                pass
 
     def _finish(self) -> None:
         if self._finished.is_set():
             return
-        self._close_recorder()
-        if self._rows is not None:
-            rows, self._rows = self._rows, None
-            try:
-                rows.close()
-            except SinkError as exc:
-                self._emit("error", "rows", str(exc))
+        self._outputs.close()
         self._stats.state = "finished"
-        st = self._stats.snapshot(self._outputs())
-        self._emit(
-            "finished",
-            "pipeline",
-            f"{st.frames_processed} frame(s) processed, {st.frames_dropped} dropped, {st.read_errors} read error(s)",
-        )
+        st = self._stats.snapshot(self._outputs.files())
+        self._events.emit("finished", "pipeline", f"{st.frames_processed} frame(s) processed, "
+                          f"{st.frames_dropped} dropped, {st.read_errors} read error(s)")
         self._finished.set()
-
-
-def _blendshape_names() -> tuple[str, ...]:
-    """The 52 blendshape names in MediaPipe order (the row columns with --blendshapes)."""
-    from edgefer.tracking import BLENDSHAPE_NAMES
-
-    return tuple(BLENDSHAPE_NAMES)
 
 
 def run_pipeline(
@@ -824,16 +368,15 @@ def run_pipeline(
     """Run to the end (or until `stop_event` is set, or q/Esc in the window) and return the stats.
 
     Without `settings.headless` the newest annotated frame is shown in an OpenCV window from
-    this (the calling) thread, which is what OpenCV's HighGUI expects.
+    this (the calling) thread, which is what OpenCV's HighGUI expects; the sink thread leaves
+    each result in a `Mailbox`, so a slow window skips frames instead of queueing them.
     """
-    from edgefer.pipeline.display import Display
-
     display = None if settings.headless else Display.open_or_none(settings.window_name)
-    latest: list[FrameResult | None] = [None]
+    newest: Mailbox[FrameResult] = Mailbox()
 
     def _result(result: FrameResult) -> None:
         if display is not None:
-            latest[0] = result  # only the newest frame is shown
+            newest.put(result)
         if on_result is not None:
             on_result(result)
 
@@ -844,7 +387,7 @@ def run_pipeline(
             if stop_event is not None and stop_event.is_set():
                 break
             if display is not None:
-                res, latest[0] = latest[0], None
+                res = newest.take()
                 if res is not None and res.annotated is not None:
                     display.show(res.annotated)
                 if display.poll_quit():

@@ -56,8 +56,10 @@ class HeatmapSettings(Settings):
 class RecordSettings(Settings):
     """Annotated-video recording.
 
-    `codec` is an OpenCV FourCC (default mp4v, which every OpenCV wheel can write); the
-    container follows the file suffix, or `container` when the path has none.
+    `encoder: auto` (default) records H.264, which browsers play, through PyAV's libx264, and
+    falls back to OpenCV with `codec` (with a warning) where PyAV has no H.264 encoder.
+    `encoder: opencv` writes the OpenCV FourCC `codec` (default mp4v, which every OpenCV wheel
+    can write); the container follows the file suffix, or `container` when the path has none.
     `encoder: gstreamer` writes through a GStreamer pipeline ending in `gst_encoder` (Jetson's
     hardware `nvv4l2h264enc` by default); it needs an OpenCV built with GStreamer (JetPack's).
     `segment_seconds` rotates the file into OUT_000.mp4, OUT_001.mp4, ... so a crash or power
@@ -69,7 +71,7 @@ class RecordSettings(Settings):
     container: str = "mp4"
     fps: float | None = Field(default=None, gt=0)
     segment_seconds: float | None = Field(default=None, gt=0)
-    encoder: Literal["opencv", "gstreamer"] = "opencv"
+    encoder: Literal["auto", "pyav", "opencv", "gstreamer"] = "auto"
     gst_encoder: str = "nvv4l2h264enc"
     bitrate_kbps: int = Field(default=8000, gt=0)
     #: Stop recording (with an error event) when the disk holding it has less free space.

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgefer.live import SMOOTHING_MIN, SMOOTHING_SUP
+
 
 @dataclass
 class _TrackState:
@@ -43,8 +45,8 @@ class ProbabilitySmoother:
     @strength.setter
     def strength(self, value: float) -> None:
         value = float(value)
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"smoothing strength must be in [0, 1), got {value}")
+        if not SMOOTHING_MIN <= value < SMOOTHING_SUP:
+            raise ValueError(f"smoothing strength must be in [{SMOOTHING_MIN:g}, {SMOOTHING_SUP:g}), got {value}")
         self._strength = value
 
     def __len__(self) -> int:

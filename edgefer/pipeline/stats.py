@@ -12,11 +12,18 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
+from edgefer.pipeline.events import STAGE_NAMES, StageName
+
 #: The stages, in pipeline order (also the order of the printed table).
-STAGES: tuple[str, ...] = ("capture", "track", "classify", "render", "sink")
+STAGES: tuple[StageName, ...] = STAGE_NAMES
+#: Where a run is: "idle" before start, "running", "paused", "finished" once the sinks closed.
+RunState = Literal["idle", "running", "paused", "finished"]
+#: The counters `StatsCollector.count` adds to.
+Counter = Literal["frames_read", "frames_dropped", "read_errors", "errors", "warnings", "reconnects"]
 
 
 class LatencyWindow:
@@ -70,7 +77,7 @@ class PipelineStats:
     source: str = ""
     model: str = ""
     backend: str = ""
-    state: str = "idle"
+    state: RunState = "idle"
     elapsed_s: float = 0.0
     frames_read: int = 0
     frames_processed: int = 0
@@ -133,22 +140,22 @@ class StatsCollector:
     backend: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _lat: dict[str, LatencyWindow] = field(default_factory=dict, repr=False)
-    _e2e: LatencyWindow | None = field(default=None, repr=False)
+    _e2e: LatencyWindow = field(default_factory=LatencyWindow, repr=False)
     _c: _Counters = field(default_factory=_Counters, repr=False)
-    _out_times: deque = field(default_factory=lambda: deque(maxlen=256), repr=False)
+    _out_times: deque[float] = field(default_factory=lambda: deque(maxlen=256), repr=False)
     _t_first: float | None = None
     _t_last: float | None = None
-    state: str = "idle"
+    state: RunState = "idle"
 
     def __post_init__(self) -> None:
         self._lat = {name: LatencyWindow(self.window) for name in STAGES}
         self._e2e = LatencyWindow(self.window)
 
-    def stage_time(self, stage: str, seconds: float) -> None:
+    def stage_time(self, stage: StageName, seconds: float) -> None:
         with self._lock:
             self._lat[stage].add(seconds * 1000.0)
 
-    def count(self, name: str, n: int = 1) -> None:
+    def count(self, name: Counter, n: int = 1) -> None:
         """Add to a counter: frames_read, frames_dropped, read_errors, errors, warnings, reconnects."""
         with self._lock:
             setattr(self._c, name, getattr(self._c, name) + n)

@@ -1,0 +1,96 @@
+"""What the sink stage writes for every frame: the recording, the per-face rows, the callback.
+
+The sink is the last thread of the pipeline. For each rendered frame it writes the annotated
+picture to the recording (see `Recording` for its states), the per-face rows to the CSV or JSONL
+file, and hands the result to whoever drives the pipeline (`on_result`). Each output fails alone:
+a full disk stops the recording or the rows with an "error" event and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from edgefer.pipeline.eventlog import EventLog
+from edgefer.pipeline.recording import Recording
+from edgefer.pipeline.settings import PipelineSettings
+from edgefer.pipeline.sinks import RowWriter, SinkError, face_rows, row_columns
+from edgefer.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+class Outputs:
+    """The recording, the rows and the result callback, written from the sink thread."""
+
+    def __init__(
+        self,
+        settings: PipelineSettings,
+        events: EventLog,
+        source_fps: Callable[[], float | None],
+        on_result: Callable[[FrameResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.recording = Recording(settings.record, events, source_fps)
+        self._events = events
+        self._on_result = on_result
+        self._rows: RowWriter | None = None
+        self._rows_path: Path | None = None
+        self._blendshape_names: tuple[str, ...] | None = None
+
+    def open_rows(self, blendshape_names: tuple[str, ...] | None) -> None:
+        """Open the CSV or JSONL file (before the threads start); a failure is an error event and
+        the run goes on without rows. Asking for both is a settings error (ValueError)."""
+        s = self.settings
+        if s.csv and s.jsonl:
+            raise ValueError("give either a CSV or a JSONL output, not both")
+        path, fmt = (s.csv, "csv") if s.csv else (s.jsonl, "jsonl") if s.jsonl else (None, None)
+        self._blendshape_names = blendshape_names
+        if path is None or fmt is None:
+            return
+        try:
+            self._rows = RowWriter(path, row_columns(blendshape_names), fmt, s.flush_seconds)
+            self._rows_path = self._rows.path
+        except SinkError as exc:
+            self._events.emit("error", "rows", f"{exc}; rows will not be written, the rest goes on")
+
+    def files(self) -> tuple[str, ...]:
+        """Every file written so far: recording files (segments included), then the rows file."""
+        out = self.recording.files()
+        if self._rows_path is not None:
+            out.append(str(self._rows_path))
+        return tuple(out)
+
+    def write(self, result: FrameResult) -> None:
+        """One frame to every output, then to the callback (whose failure is only logged)."""
+        self.recording.write(result)
+        self._write_rows(result)
+        if self._on_result is not None:
+            try:
+                self._on_result(result)
+            except Exception:  # noqa: BLE001 - a callback must never kill the sink
+                log.exception("on_result callback failed")
+
+    def _write_rows(self, result: FrameResult) -> None:
+        if self._rows is None or not result.predictions:
+            return
+        try:
+            self._rows.write(face_rows(result, self._blendshape_names))
+        except (SinkError, OSError) as exc:
+            self._events.emit("error", "rows", f"{exc}; rows stopped, the rest goes on")
+            rows, self._rows = self._rows, None
+            try:
+                rows.close()
+            except (SinkError, OSError):
+                log.debug("closing the failed row writer failed too", exc_info=True)
+
+    def close(self) -> None:
+        """Close the recording and the rows: every file complete and playable."""
+        self.recording.close()
+        if self._rows is not None:
+            rows, self._rows = self._rows, None
+            try:
+                rows.close()
+            except SinkError as exc:
+                self._events.emit("error", "rows", str(exc))
