@@ -10,14 +10,69 @@ encoder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from edgefer import live as vocab
 from edgefer.config import Settings, load_settings
+from edgefer.live import HEATMAP_MODES, HeatmapMode
 
-HeatmapMode = Literal["attention", "cam", "off"]
-HEATMAP_MODES: tuple[str, ...] = ("attention", "cam", "off")
+__all__ = [
+    "HEATMAP_MODES",
+    "CaptureSettings",
+    "HeatmapMode",
+    "HeatmapSettings",
+    "LiveSettings",
+    "PipelineSettings",
+    "ReconnectSettings",
+    "RecordSettings",
+    "load_pipeline_settings",
+]
+
+
+Opacity = Annotated[float, Field(ge=vocab.OPACITY_MIN, le=vocab.OPACITY_MAX)]
+Smoothing = Annotated[float, Field(ge=vocab.SMOOTHING_MIN, lt=vocab.SMOOTHING_SUP)]
+MaxFaces = Annotated[int, Field(ge=1, le=vocab.MAX_FACES_LIMIT)]
+
+#: How each live field is named in an error message (the words a user sees beside the control).
+_LIVE_LABELS = {"heatmap": "heatmap mode", "opacity": "heatmap opacity", "smoothing": "smoothing strength",
+                "max_faces": "max faces"}
+
+
+class LiveSettings(Settings):
+    """What a running pipeline can change: heatmap mode and opacity, smoothing, max faces.
+
+    The one model the CLI (through `PipelineSettings`, which holds the same fields), the runner,
+    the window's controller and its preferences validate with. Frozen: a running pipeline swaps
+    the whole object (one reference assignment), so a stage thread reading it never sees a mode
+    from one change and an opacity from another.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heatmap: HeatmapMode = vocab.DEFAULT_HEATMAP
+    opacity: Opacity = vocab.DEFAULT_OPACITY
+    smoothing: Smoothing = vocab.DEFAULT_SMOOTHING
+    max_faces: MaxFaces = vocab.DEFAULT_MAX_FACES
+
+    def with_changes(self, **changes: Any) -> LiveSettings:
+        """A validated copy with `changes` applied; a ValueError naming the control when a value is
+        out of bounds (`model_copy(update=...)` would not validate)."""
+        try:
+            return LiveSettings.model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise ValueError("; ".join(
+                f"{_LIVE_LABELS.get(str(e['loc'][0]), str(e['loc'][0]))}: {e['msg'].lower()} (got {e.get('input')!r})"
+                for e in exc.errors()
+            )) from None
+
+    @classmethod
+    def check(cls, name: str, value: Any) -> Any:
+        """`value` validated (and converted, e.g. from an INI string) as the field `name`."""
+        if name not in cls.model_fields:
+            raise KeyError(f"{name!r} is not a live setting; they are {sorted(cls.model_fields)}")
+        return getattr(cls().with_changes(**{name: value}), name)
 
 
 class CaptureSettings(Settings):
@@ -48,8 +103,10 @@ class ReconnectSettings(Settings):
 
 
 class HeatmapSettings(Settings):
-    mode: HeatmapMode = "attention"
-    opacity: float = Field(default=0.45, ge=0.0, le=1.0)
+    """The overlay; `mode` and `opacity` are live settings (`edgefer.live`), the colormap is not."""
+
+    mode: HeatmapMode = vocab.DEFAULT_HEATMAP
+    opacity: Opacity = vocab.DEFAULT_OPACITY
     colormap: Literal["turbo", "jet"] = "turbo"
 
 
@@ -97,10 +154,10 @@ class PipelineSettings(Settings):
     model: Path | None = None
     backend: str = "auto"
     face_model: Path | None = None
-    max_faces: int = Field(default=4, ge=1, le=32)
+    max_faces: MaxFaces = vocab.DEFAULT_MAX_FACES
     blendshapes: bool = False
     #: EMA strength in [0, 1): the weight the previous estimate keeps per 1/30 s (0 = raw).
-    smoothing: float = Field(default=0.6, ge=0.0, lt=1.0)
+    smoothing: Smoothing = vocab.DEFAULT_SMOOTHING
     heatmap: HeatmapSettings = Field(default_factory=HeatmapSettings)
     record: RecordSettings = Field(default_factory=RecordSettings)
     csv: Path | None = None
@@ -123,6 +180,20 @@ class PipelineSettings(Settings):
         if not str(value).strip():
             raise ValueError("source is empty; give a camera index, a file, a URL or a GStreamer pipeline")
         return str(value).strip()
+
+    @property
+    def live(self) -> LiveSettings:
+        """The keys a running pipeline can change, as the one live-settings record."""
+        return LiveSettings(
+            heatmap=self.heatmap.mode, opacity=self.heatmap.opacity, smoothing=self.smoothing, max_faces=self.max_faces
+        )
+
+    def apply_live(self, live: LiveSettings) -> None:
+        """Take the live keys from `live` (the window starts a run with its controls' values)."""
+        self.heatmap.mode = live.heatmap
+        self.heatmap.opacity = live.opacity
+        self.smoothing = live.smoothing
+        self.max_faces = live.max_faces
 
 
 def load_pipeline_settings(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> PipelineSettings:
