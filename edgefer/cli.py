@@ -52,10 +52,6 @@ EXTRA_MODULES = {
 }
 
 
-class MissingExtraError(RuntimeError):
-    """A subcommand needs an optional dependency group that is not installed."""
-
-
 def missing_extra_message(exc: ModuleNotFoundError, command: str, default_extra: str | None) -> str:
     top = (exc.name or "").split(".")[0]
     extra = EXTRA_MODULES.get(top, default_extra)

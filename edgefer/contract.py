@@ -11,7 +11,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgefer.classes import EXPRESSIONS
 
 METADATA_KEY = "edgefer.contract"
 CONTRACT_VERSION = 1
@@ -70,10 +69,6 @@ class ModelContract:
     @property
     def channels(self) -> int:
         return 1 if self.color == "gray" else 3
-
-    @property
-    def project_class_order(self) -> bool:
-        return tuple(self.classes) == EXPRESSIONS
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -9,8 +9,9 @@ an operation the user has already superseded (Stop pressed while starting) is ig
 
 The pipeline calls `on_result` / `on_event` from its own threads. Qt widgets may only be touched
 from the GUI thread, so the callbacks do three cheap things and return: record the faces'
-probabilities in the history (every frame, so the trend plot misses nothing), put the result in a
-one-slot mailbox, and emit a signal *only when the mailbox was empty*. Qt queues that signal to
+probabilities in the history (every frame, so the trend plot misses nothing), put the result in the
+pipeline's one-slot `Mailbox` (the same newest-frame hand-over `edgefer run`'s window uses), and
+emit a signal *only when the mailbox was empty*. Qt queues that signal to
 the GUI thread (the controller lives there); the slot takes whatever is newest. If the GUI is
 behind, newer results overwrite older ones in the slot and at most one notification is ever
 pending, so the event queue cannot grow and the window never shows stale video.
@@ -21,71 +22,57 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from edgefer.pipeline.events import PipelineEvent
+from edgefer.pipeline.mailbox import Mailbox
+from edgefer.pipeline.settings import CaptureSettings, LiveSettings, PipelineSettings
+from edgefer.pipeline.stats import PipelineStats
+from edgefer.types import FrameResult
 from ui.history import HistoryStore
+
+if TYPE_CHECKING:  # the runner loads Numba and OpenCV: imported when a run starts, not with the window
+    from edgefer.pipeline.runner import Pipeline
 
 log = logging.getLogger(__name__)
 
-
-class LatestResult:
-    """A one-slot, thread-safe mailbox that keeps only the newest item and counts overwrites."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._item: Any = None
-        self.received = 0
-        self.overwritten = 0
-
-    def put(self, item: Any) -> bool:
-        """Store `item`; True when the slot was empty (the reader must be notified)."""
-        with self._lock:
-            was_empty = self._item is None
-            if not was_empty:
-                self.overwritten += 1
-            self._item = item
-            self.received += 1
-            return was_empty
-
-    def take(self) -> Any:
-        with self._lock:
-            item, self._item = self._item, None
-            return item
+#: What the window shows on its Start button and status bar.
+ControllerState = Literal["starting", "running", "paused", "stopping", "stopped", "finished"]
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What the user asked to run: everything else comes from the live controls."""
+    """What the user asked to run; `live` is the live controls' values when Start was pressed."""
 
     source: str
     model: str = ""
-    max_faces: int = 4
-    smoothing: float = 0.6
-    heatmap: str = "attention"
-    opacity: float = 0.45
+    live: LiveSettings = field(default_factory=LiveSettings)
     realtime: bool = True
     loop: bool = False
 
 
-def default_pipeline_factory(request: RunRequest, on_result: Callable, on_event: Callable) -> Any:
+ResultCallback = Callable[[FrameResult], None]
+EventCallback = Callable[[PipelineEvent], None]
+PipelineFactory = Callable[[RunRequest, ResultCallback, EventCallback], "Pipeline"]
+
+
+def default_pipeline_factory(request: RunRequest, on_result: ResultCallback, on_event: EventCallback) -> Pipeline:
     """Build the real pipeline, the same one `edgefer run` uses, in headless mode (we draw)."""
     from edgefer.pipeline.runner import Pipeline
-    from edgefer.pipeline.settings import PipelineSettings
 
     settings = PipelineSettings(
         source=request.source,
         model=Path(request.model) if request.model else None,
-        max_faces=request.max_faces,
-        smoothing=request.smoothing,
-        heatmap={"mode": request.heatmap, "opacity": request.opacity},
         headless=True,  # the window shows the frames; no OpenCV window beside it
         realtime=request.realtime,
-        capture={"loop": request.loop},
+        capture=CaptureSettings(loop=request.loop),
     )
+    settings.apply_live(request.live)
     return Pipeline(settings, on_result=on_result, on_event=on_event)
 
 
@@ -106,27 +93,27 @@ class PipelineController(QObject):
     _workerState = pyqtSignal(int, str)
     _workerFailed = pyqtSignal(int, str)
 
-    ACTIVE = ("starting", "running", "paused")
+    ACTIVE: tuple[ControllerState, ...] = ("starting", "running", "paused")
 
-    def __init__(self, history: HistoryStore, factory: Callable[..., Any] = default_pipeline_factory,
+    def __init__(self, history: HistoryStore, factory: PipelineFactory = default_pipeline_factory,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.history = history
         self.factory = factory
-        self.mailbox = LatestResult()
+        self.mailbox: Mailbox[FrameResult] = Mailbox()
         self.request: RunRequest | None = None
-        self.state = "stopped"
+        self.state: ControllerState = "stopped"
         self._lock = threading.Lock()
-        self._pipeline: Any = None
+        self._pipeline: Pipeline | None = None
         self._generation = 0
-        self._live: dict[str, Any] = {}
+        self._live = LiveSettings()
         self._ops: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._workerState.connect(self._on_worker_state)
         self._workerFailed.connect(self._on_worker_failed)
 
     @property
-    def pipeline(self) -> Any:
+    def pipeline(self) -> Pipeline | None:
         with self._lock:
             return self._pipeline
 
@@ -162,8 +149,8 @@ class PipelineController(QObject):
             return generation == self._generation
 
     # ---- callbacks (pipeline threads) -------------------------------------------------------
-    def _make_callbacks(self, generation: int) -> tuple[Callable, Callable]:
-        def on_result(result: Any) -> None:
+    def _make_callbacks(self, generation: int) -> tuple[ResultCallback, EventCallback]:
+        def on_result(result: FrameResult) -> None:
             if not self._current(generation):
                 return
             try:
@@ -173,11 +160,11 @@ class PipelineController(QObject):
             if self.mailbox.put(result):
                 self.frameReady.emit()
 
-        def on_event(event: Any) -> None:
+        def on_event(event: PipelineEvent) -> None:
             if not self._current(generation):
                 return
             self.pipelineEvent.emit(event)
-            if getattr(event, "kind", "") == "finished":
+            if event.kind == "finished":
                 self._submit(lambda: self._do_finish(generation))
 
         return on_result, on_event
@@ -193,8 +180,7 @@ class PipelineController(QObject):
         self.history.clear()
         self.mailbox.take()
         with self._lock:
-            self._live.update(heatmap=(request.heatmap, request.opacity), smoothing=request.smoothing,
-                              max_faces=request.max_faces)
+            self._live = request.live
         self._set_state("starting")
         self._submit(lambda: self._do_start(request, generation))
 
@@ -238,16 +224,11 @@ class PipelineController(QObject):
             stale = generation != self._generation
             if not stale:
                 self._pipeline = pipeline
-                live = dict(self._live)
+                live = self._live
         if stale:
             pipeline.stop()
             return
-        try:
-            pipeline.set_heatmap(*live["heatmap"])
-            pipeline.set_smoothing(live["smoothing"])
-            pipeline.set_max_faces(live["max_faces"])
-        except (ValueError, KeyError) as exc:
-            log.warning("cannot apply the live settings: %s", exc)
+        pipeline.set_live(live)  # controls moved while it was starting
         self._workerState.emit(generation, "running")
 
     def _stop_current(self) -> None:
@@ -255,7 +236,7 @@ class PipelineController(QObject):
             pipeline, self._pipeline = self._pipeline, None
         if pipeline is None:
             return
-        was_recording = getattr(pipeline, "recording", None) is not None
+        was_recording = pipeline.recording is not None
         try:
             pipeline.stop()
         except Exception as exc:
@@ -275,7 +256,7 @@ class PipelineController(QObject):
         self._workerState.emit(generation, "finished")
 
     # ---- reports (GUI thread) ---------------------------------------------------------------
-    def _on_worker_state(self, generation: int, state: str) -> None:
+    def _on_worker_state(self, generation: int, state: ControllerState) -> None:
         if self._current(generation):
             self._set_state(state)
 
@@ -284,7 +265,7 @@ class PipelineController(QObject):
             self._set_state("stopped")
             self.failed.emit(message)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: ControllerState) -> None:
         if state != self.state:
             self.state = state
             self.stateChanged.emit(state)
@@ -319,29 +300,30 @@ class PipelineController(QObject):
     @property
     def recording(self) -> Path | None:
         pipeline = self.pipeline
-        return getattr(pipeline, "recording", None) if pipeline is not None else None
+        return pipeline.recording if pipeline is not None else None
 
-    def set_heatmap(self, mode: str, opacity: float) -> None:
+    @property
+    def live(self) -> LiveSettings:
+        """The live settings the controls show (and the running pipeline uses)."""
+        return self._live
+
+    def set_live(self, live: LiveSettings) -> None:
+        """Take all live settings at once: kept for the next start, applied to the running pipeline."""
         with self._lock:
-            self._live["heatmap"] = (mode, opacity)
+            self._live = live
             pipeline = self._pipeline
         if pipeline is not None:
-            pipeline.set_heatmap(mode, opacity)
+            pipeline.set_live(live)
 
-    def set_smoothing(self, strength: float) -> None:
+    def change_live(self, **changes: Any) -> None:
+        """Change live settings by name (`heatmap`, `opacity`, `smoothing`, `max_faces`): kept for
+        the next start and applied to the running pipeline. ValueError names a bad value."""
         with self._lock:
-            self._live["smoothing"] = strength
+            live = self._live = self._live.with_changes(**changes)
             pipeline = self._pipeline
         if pipeline is not None:
-            pipeline.set_smoothing(strength)
+            pipeline.set_live(live)
 
-    def set_max_faces(self, n: int) -> None:
-        with self._lock:
-            self._live["max_faces"] = n
-            pipeline = self._pipeline
-        if pipeline is not None:
-            pipeline.set_max_faces(n)
-
-    def stats(self) -> Any:
+    def stats(self) -> PipelineStats | None:
         pipeline = self.pipeline
         return pipeline.stats() if pipeline is not None else None

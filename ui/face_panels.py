@@ -15,6 +15,7 @@ from PyQt6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from edgefer.classes import EXPRESSIONS, NUM_CLASSES
+from edgefer.types import FrameResult
 from ui.history import HistoryStore, Series
 from ui.style import MUTED, PANEL_BORDER, TEXT, class_color
 
@@ -200,7 +201,7 @@ class FacePanelList(QScrollArea):
         self.setWidget(inner)
         self.setMinimumWidth(290)
 
-    def update_result(self, result) -> None:
+    def update_result(self, result: FrameResult) -> None:
         """Refresh panels from a FrameResult; add new tracks, drop tracks gone for `grace_s`."""
         now = float(result.frame.timestamp_s)
         latest = self.history.latest_time

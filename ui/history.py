@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgefer.classes import NUM_CLASSES
+from edgefer.types import FrameResult
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class HistoryStore:
             buf.append((t, p.copy()))
             self._prune(t)
 
-    def add_result(self, result) -> None:  # edgefer.types.FrameResult (kept untyped: no import cycle)
+    def add_result(self, result: FrameResult) -> None:
         """Record every face of a pipeline result."""
         for pred in result.predictions:
             self.add(result.frame.timestamp_s, pred.face.track_id, pred.probs)

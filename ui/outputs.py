@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edgefer.classes import EXPRESSIONS
+from edgefer.types import FrameResult
 
 
 def _timestamp(now: datetime | None = None) -> str:
@@ -60,7 +61,7 @@ class Snapshot:
     json: Path
 
 
-def predictions_record(result: Any, source: str = "", model: str = "") -> dict[str, Any]:
+def predictions_record(result: FrameResult, source: str = "", model: str = "") -> dict[str, Any]:
     """The JSON body of a snapshot: the frame and, per face, box, label and all probabilities.
 
     Column names follow `edgefer run --jsonl` (face_id, x, y, w, h, expression, confidence,
@@ -79,7 +80,7 @@ def predictions_record(result: Any, source: str = "", model: str = "") -> dict[s
             "expression": EXPRESSIONS[int(np.argmax(probs))],
             "confidence": round(float(np.max(probs)), 6),
         }
-        for name, p in zip(EXPRESSIONS, probs):
+        for name, p in zip(EXPRESSIONS, probs, strict=True):
             face[f"p_{name}"] = round(float(p), 6)
         faces.append(face)
     return {
@@ -93,10 +94,10 @@ def predictions_record(result: Any, source: str = "", model: str = "") -> dict[s
     }
 
 
-def write_snapshot(result: Any, folder: str | Path, source: str = "", model: str = "") -> Snapshot:
+def write_snapshot(result: FrameResult, folder: str | Path, source: str = "", model: str = "") -> Snapshot:
     """Save the annotated frame (or the raw frame when nothing was drawn) and its predictions."""
     image = result.annotated if result.annotated is not None else result.frame.image
-    if image is None or getattr(image, "size", 0) == 0:
+    if image.size == 0:
         raise ValueError("snapshot: the frame has no image to save")
     out = ensure_folder(folder)
     ms = int((time.time() % 1) * 1000)

@@ -3,21 +3,31 @@
 `UiPrefs` is a plain dataclass; `ui.main_window` reads and writes it through QSettings (the user's
 platform location, or an INI file given with `--settings`; tests always use a temporary file).
 A stored value that is missing or no longer valid (a hand-edited file, a renamed mode) falls back
-to its default with a warning, instead of stopping the application from starting.
+to its default with a warning, instead of stopping the application from starting. The live
+settings among them (heatmap mode and opacity, smoothing, max faces) take their defaults and
+bounds from the pipeline's own `LiveSettings`, so the window accepts exactly what the pipeline does.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from edgefer.live import HEATMAP_MODES, MAX_FACES_LIMIT, HeatmapMode
+from edgefer.pipeline.settings import LiveSettings
 
 log = logging.getLogger(__name__)
 
-HEATMAP_MODES: tuple[str, ...] = ("attention", "cam", "off")
-HEATMAP_LABELS: dict[str, str] = {"attention": "Attention", "cam": "CAM", "off": "Off"}
+__all__ = ["HEATMAP_LABELS", "HEATMAP_MODES", "MAX_FACES_LIMIT", "UiPrefs", "prefs_from_mapping", "prefs_to_mapping"]
+
+#: What the window calls each heatmap mode.
+HEATMAP_LABELS: dict[HeatmapMode, str] = {"attention": "Attention", "cam": "CAM", "off": "Off"}
 MAX_RECENT = 8
+_LIVE = LiveSettings()
 
 
 def default_output_dir() -> str:
@@ -29,10 +39,10 @@ def default_output_dir() -> str:
 class UiPrefs:
     source: str = ""
     model: str = ""  # empty: the shipped default model
-    heatmap: str = "attention"
-    opacity: float = 0.45
-    smoothing: float = 0.6
-    max_faces: int = 4
+    heatmap: HeatmapMode = _LIVE.heatmap
+    opacity: float = _LIVE.opacity
+    smoothing: float = _LIVE.smoothing
+    max_faces: int = _LIVE.max_faces
     output_dir: str = field(default_factory=default_output_dir)
     recent_sources: list[str] = field(default_factory=list)
 
@@ -43,29 +53,16 @@ class UiPrefs:
         self.recent_sources = [source] + [s for s in self.recent_sources if s != source]
         del self.recent_sources[MAX_RECENT:]
 
-    def next_heatmap(self) -> str:
+    def next_heatmap(self) -> HeatmapMode:
         """The mode after the current one, cycling attention -> cam -> off -> attention."""
         i = HEATMAP_MODES.index(self.heatmap) if self.heatmap in HEATMAP_MODES else -1
         return HEATMAP_MODES[(i + 1) % len(HEATMAP_MODES)]
 
-
-def _in_range(cast: Callable[[Any], Any], lo: float, hi: float) -> Callable[[Any], Any]:
-    """A converter for a stored setting: cast it, and refuse values outside [lo, hi]."""
-
-    def conv(v: Any) -> Any:
-        x = cast(v)
-        if not lo <= x <= hi:
-            raise ValueError(f"{x} is outside {lo}..{hi}")
-        return x
-
-    return conv
-
-
-def _as_mode(v: Any) -> str:
-    s = str(v).lower()
-    if s not in HEATMAP_MODES:
-        raise ValueError(f"{v!r} is not one of {', '.join(HEATMAP_MODES)}")
-    return s
+    @property
+    def live(self) -> LiveSettings:
+        """The remembered live settings as the pipeline's record (validated)."""
+        return LiveSettings(heatmap=self.heatmap, opacity=self.opacity, smoothing=self.smoothing,
+                            max_faces=self.max_faces)
 
 
 def _as_list(v: Any) -> list[str]:
@@ -76,15 +73,10 @@ def _as_list(v: Any) -> list[str]:
     return [str(x) for x in v][:MAX_RECENT]
 
 
-MAX_FACES_LIMIT = 16
-
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "source": str,
     "model": str,
-    "heatmap": _as_mode,
-    "opacity": _in_range(float, 0.0, 1.0),
-    "smoothing": _in_range(float, 0.0, 0.95),
-    "max_faces": _in_range(int, 1, MAX_FACES_LIMIT),
+    **{name: partial(LiveSettings.check, name) for name in LiveSettings.model_fields},
     "output_dir": str,
     "recent_sources": _as_list,
 }

@@ -65,11 +65,6 @@ class VideoView(QWidget):
             self._hint = hint
         self.update()
 
-    def set_hint(self, hint: str) -> None:
-        self._hint = hint
-        if self._image is None:
-            self.update()
-
     @property
     def has_frame(self) -> bool:
         return self._image is not None

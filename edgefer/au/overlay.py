@@ -16,15 +16,6 @@ MASK_COLOUR = (0, 200, 255)
 OUTLINE_COLOUR = (255, 255, 255)
 
 
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """A BGR uint8 copy of a grey, BGR or BGRA uint8 image."""
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image.copy()
-
-
 def overlay_map(image: np.ndarray, amap: np.ndarray, alpha: float = 0.6,
                 colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
     """Blend a [0, 1] map over a BGR image with the colour map, weighting each pixel's blend by the

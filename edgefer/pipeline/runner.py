@@ -152,7 +152,7 @@ class Pipeline:
             )
         except ValueError as exc:
             raise PipelineError(str(exc)) from None
-        if spec.kind == "file" and "%" not in spec.uri and not Path(spec.uri).is_file():
+        if spec.missing_file() is not None:
             raise PipelineError(f"source file not found: {spec.uri}")
         models = self._models = load_collaborators(s, self._work.tracker_faces)
         self._work.attach(models)

@@ -103,6 +103,17 @@ class SourceSpec:
             spec = SourceSpec(spec.kind, spec.uri, live, spec.api, spec.index, spec.original)
         return spec
 
+    def missing_file(self) -> Path | None:
+        """The local file this source names when it does not exist, else None.
+
+        Checked before anything loads, by the pipeline and by the window alike. An image sequence
+        (`img_%04d.png`) is not one file: FFmpeg resolves it when it opens.
+        """
+        if self.kind != "file" or "%" in self.uri:
+            return None
+        path = Path(self.uri)
+        return None if path.is_file() else path
+
 
 def _parse(text: str, width: int | None, height: int | None, fps: float | None) -> SourceSpec:
     if not text:
@@ -303,10 +314,6 @@ class FrameReader:
         h = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         self.size = (w, h) if w > 0 and h > 0 else None
         self._file_frames = 0  # frames decoded since this (re)open: position inside the file
-
-    @property
-    def is_open(self) -> bool:
-        return self._cap is not None
 
     def close(self) -> None:
         if self._cap is not None:
