@@ -169,7 +169,7 @@ def test_recorder_errors(tmp_path: Path):
         VideoRecorder(tmp_path / "r.mp4", fps=0)
     with pytest.raises(ValueError, match="FourCC"):
         VideoRecorder(tmp_path / "r.mp4", fps=10, codec="h264x")
-    rec = VideoRecorder(tmp_path / "r.mp4", fps=10, codec="XXXX")  # no such encoder
+    rec = VideoRecorder(tmp_path / "r.mp4", fps=10, encoder="opencv", codec="XXXX")  # no such encoder
     with pytest.raises(SinkError, match=r"r\.mp4.*codec XXXX"):
         rec.write(_frames(1)[0], 0.0)
     full = VideoRecorder(tmp_path / "d.mp4", fps=10, min_free_mb=1e12)  # "disk nearly full"
