@@ -7,8 +7,9 @@ typo in a recipe should stop a run before it costs an hour of training, not half
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -70,7 +71,7 @@ def merge_nested(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _describe(errors: list[dict[str, Any]], source: str) -> str:
+def _describe(errors: Sequence[Mapping[str, Any]], source: str) -> str:
     lines = []
     for err in errors:
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
@@ -95,10 +96,25 @@ def validate_settings(cls: type[S], data: dict[str, Any], source: str) -> S:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, bad YAML or a non-mapping top level is a ConfigError."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a config file")
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Name the file and where: a profile saved as Latin-1 by an editor is a common slip.
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}, offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
     if data is None:

@@ -28,9 +28,11 @@ import json
 import logging
 import os
 import time
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -45,6 +47,15 @@ NO_FACE = -1
 UNREADABLE = -2
 SHARD_GLOB = "shard-*.npz"
 MANIFEST = "cache.json"
+
+#: What a damaged .npz shard raises from np.load or a lazy member read: a truncated or overwritten
+#: zip (BadZipFile: "File is not a zip file", "Bad CRC-32 ..."), a cut deflate stream (zlib.error,
+#: EOFError), an unreadable file (OSError), a bad .npy header (ValueError), a missing array (KeyError).
+_SHARD_DAMAGE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+class LandmarkCacheError(ValueError):
+    """A landmark cache that cannot be read; the message names the shard and what to do."""
 
 
 @dataclass
@@ -94,7 +105,7 @@ class LandmarkCache:
         self._index: dict[str, int] = {p: i for i, p in enumerate(relpaths)}
 
     @classmethod
-    def open(cls, cache_dir: str | Path) -> "LandmarkCache":
+    def open(cls, cache_dir: str | Path) -> LandmarkCache:
         root = Path(cache_dir)
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(f"landmark cache {root} is a file, not a folder")
@@ -111,13 +122,16 @@ class LandmarkCache:
                     st = data["status"]
                     # `sizes` (h, w) arrived with format 2; older shards: unknown (0, 0).
                     sz = data["sizes"] if "sizes" in data.files else np.zeros((len(rel), 2), np.int32)
-            except (OSError, ValueError, KeyError) as exc:
-                raise ValueError(
-                    f"landmark cache shard {shard} is unreadable ({exc}); delete it and re-run "
+            except _SHARD_DAMAGE as exc:
+                raise LandmarkCacheError(
+                    f"landmark cache shard {shard} is unreadable ({type(exc).__name__}: {exc}); delete it and re-run "
                     "`edgefer landmarks` to recompute its images"
                 ) from exc
             if lm.shape != (len(rel), NUM_LANDMARKS, 2) or st.shape != (len(rel),):
-                raise ValueError(f"landmark cache shard {shard} has inconsistent shapes {lm.shape}, {st.shape}")
+                raise LandmarkCacheError(
+                    f"landmark cache shard {shard} has inconsistent shapes {lm.shape}, {st.shape}; delete it and "
+                    "re-run `edgefer landmarks` to recompute its images"
+                )
             paths.extend(rel)
             marks.append(lm)
             status.append(st)

@@ -7,6 +7,7 @@ only images missing from the cache are computed, and the summary covers all requ
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgefer.face_model import FaceModelError
-    from edgefer.landmarks_cache import compute_landmarks, list_images
+    from edgefer.landmarks_cache import LandmarkCacheError, compute_landmarks, list_images
 
     try:
         relpaths = list_images(args.data_dir)
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             redo_uncertain=args.redo_uncertain,
         )
-    except FaceModelError as exc:
-        print(f"edgefer landmarks: {exc}")
+    except (FaceModelError, LandmarkCacheError, NotADirectoryError) as exc:
+        print(f"edgefer landmarks: {exc}", file=sys.stderr)
         return 2
     print(f"{args.out}: {summary}")
     return 0

@@ -43,3 +43,71 @@ def test_engine_without_tensorrt_is_one_line_and_exit_2(tmp_path: Path, one_face
     assert res.returncode == 2
     line = one_line_error(res)
     assert line.startswith("edgefer eval: ") and str(engine) in line
+
+
+def test_a_folder_as_source_says_it_is_a_folder(tmp_path: Path) -> None:
+    res = edgefer("run", "--source", str(tmp_path), "--headless", "--no-progress")
+    assert res.returncode == 2
+    line = one_line_error(res)
+    assert f"source {tmp_path} is a folder, not a video file" in line and "not found" not in line
+
+
+def test_a_config_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("# profile\nsource: \"caméra.mp4\"\n".encode("latin-1"))  # what an old editor saves
+    res = edgefer("run", "--config", str(bad), "--no-progress")
+    assert res.returncode == 2
+    line = one_line_error(res)
+    assert f"{bad}: not UTF-8 text (byte 0xe9 at line 2" in line and "save the file as UTF-8" in line
+
+
+@pytest.fixture(scope="module")
+def landmark_cache(tmp_path_factory: pytest.TempPathFactory, fer_dir: Path) -> tuple[Path, Path]:
+    """A real landmark cache of three FER2013 images, made by `edgefer landmarks`."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("landmarks")
+    images = root / "data" / "test" / "happy"
+    images.mkdir(parents=True)
+    for src in sorted((fer_dir / "test" / "happy").iterdir())[:3]:
+        shutil.copyfile(src, images / src.name)
+    res = edgefer("landmarks", str(root / "data"), "--out", str(root / "cache"), "--no-progress")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return root / "data", root / "cache"
+
+
+@pytest.mark.parametrize("damage", ["overwritten", "truncated"])
+def test_a_damaged_landmark_shard_is_named(landmark_cache: tuple[Path, Path], tmp_path: Path, damage: str) -> None:
+    import shutil
+
+    data, cache = landmark_cache
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    (shard,) = copy.glob("shard-*.npz")
+    raw = bytearray(shard.read_bytes())
+    if damage == "overwritten":  # a bad sector in the middle: the zip's CRC check fails
+        raw[len(raw) // 3: len(raw) // 3 + 64] = bytes(64)
+    else:  # a copy cut short: no zip directory at all
+        raw = raw[: len(raw) // 2]
+    shard.write_bytes(bytes(raw))
+    res = edgefer("landmarks", str(data), "--out", str(copy), "--no-progress")
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    (line,) = [ln for ln in res.stderr.splitlines() if ln.startswith("edgefer landmarks:")]
+    assert f"landmark cache shard {shard} is unreadable (BadZipFile:" in line
+    assert "delete it and re-run `edgefer landmarks`" in line
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_record_to_dev_full_writes_to_the_device_not_beside_it(tmp_path: Path, one_face_video: Path,
+                                                                tiny_onnx_model: Path) -> None:
+    stray = Path("/dev/full.mp4")
+    if stray.is_file():
+        stray.unlink()  # left by an edgefer before this fix: a regular file among the devices
+    rows = tmp_path / "rows.csv"
+    res = edgefer("run", "--source", str(one_face_video), "--model", str(tiny_onnx_model), "--headless",
+                  "--no-progress", "--max-frames", "12", "--record", "/dev/full", "--csv", str(rows))
+    assert not stray.exists()
+    assert res.returncode == 1, res.stderr[-2000:]  # an output failed: exit 1, no crash
+    assert "ERROR: record: recording /dev/full: write failed (No space left on device)" in res.stdout
+    assert len(rows.read_text().splitlines()) == 1 + 12  # the rows went on: one face in every frame

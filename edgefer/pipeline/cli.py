@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edgefer import live
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-faces", type=int,
                         help=f"faces tracked per frame, 1..{live.MAX_FACES_LIMIT} (default {live.DEFAULT_MAX_FACES})")
     parser.add_argument("--config", type=Path, help="YAML settings profile (configs/pipeline/*.yaml)")
-    parser.add_argument("--realtime", action="store_true", default=None, help="pace a file at its own frame rate (drops stale frames like a camera)")
+    parser.add_argument("--realtime", action="store_true", default=None,
+                        help="pace a file at its own frame rate (drops stale frames like a camera)")
     parser.add_argument("--loop", action="store_true", default=None, help="replay a file source forever")
     parser.add_argument("--blendshapes", action="store_true", default=None, help="add the 52 MediaPipe blendshapes to the rows")
     parser.add_argument("--segment-seconds", type=float, help="rotate the recording into OUT_000.mp4, OUT_001.mp4, ...")
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{live.SMOOTHING_SUP:g} (default {live.DEFAULT_SMOOTHING:g}; 0 = raw)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames have been read")
     parser.add_argument("--face-model", type=Path, help="face_landmarker.task (default: resolved like edgefer landmarks)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any setting, e.g. record.codec=avc1 (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any setting, e.g. record.codec=avc1 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -121,6 +124,26 @@ def _frame_total(settings) -> int | None:
     return total
 
 
+def _folder_source(settings) -> str | None:
+    """The message for a folder given as the source, else None.
+
+    Checked here, before anything loads, because the pipeline's own check calls every
+    non-file a missing file ("source file not found" for a folder that plainly exists).
+    """
+    from edgefer.pipeline.sources import SourceSpec
+
+    try:
+        spec = SourceSpec.parse(settings.source, live=settings.capture.live)
+    except ValueError:
+        return None  # the pipeline reports a bad source string itself
+    if spec.kind != "file" or "%" in spec.uri or not Path(spec.uri).is_dir():
+        return None
+    return (
+        f"source {spec.uri} is a folder, not a video file; give a video file in it, or its frames as an "
+        f"image sequence such as {Path(spec.uri) / 'img_%04d.png'}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from edgefer.config import ConfigError
 
@@ -131,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
         settings = build_settings(args)
     except (ConfigError, ValueError) as exc:
         print(f"edgefer run: {exc}", file=sys.stderr)
+        return 2
+    folder = _folder_source(settings)
+    if folder is not None:
+        print(f"edgefer run: {folder}", file=sys.stderr)
         return 2
 
     from tqdm import tqdm
