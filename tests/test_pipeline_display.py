@@ -46,6 +46,10 @@ def _xwd_to_array(data: bytes) -> np.ndarray:
 def xserver():
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is missing: install it (apt-get install -y xvfb; .ci/run does) to test the window")
+    for tool, package in (("xwininfo", "x11-utils"), ("xwd", "x11-apps")):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: install it (apt-get install -y {package}; .ci/run does) to find "
+                        "and capture the window")
     n = _free_display()
     proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
