@@ -31,6 +31,8 @@ class AugmentParams:
     brightness: float = 0.3
     contrast: float = 0.3
     erase: float = 0.25
+    #: Probability of each camera degradation (gamma, downscale, blur or sharpen, noise, JPEG).
+    camera: float = 0.0
 
 
 def resize_matrix(src_size: int, dst_size: int) -> np.ndarray:
@@ -71,6 +73,8 @@ def photometric(image: np.ndarray, rng: np.random.Generator, p: AugmentParams) -
     if p.brightness > 0:
         out = out * rng.uniform(1 - p.brightness, 1 + p.brightness)
     out = np.clip(out, 0, 255)
+    if p.camera > 0:
+        out = camera_degrade(out, rng, p.camera)
     if p.erase > 0 and rng.random() < p.erase:
         h, w = out.shape[:2]
         area = rng.uniform(0.02, 0.2) * h * w
@@ -81,6 +85,41 @@ def photometric(image: np.ndarray, rng: np.random.Generator, p: AugmentParams) -
         x0 = int(rng.integers(0, w - ew + 1))
         out[y0 : y0 + eh, x0 : x0 + ew] = rng.uniform(0, 255, size=out[y0 : y0 + eh, x0 : x0 + ew].shape)
     return out.astype(np.uint8)
+
+
+def camera_degrade(image: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
+    """What other cameras do to a face, each step with probability `prob` (float 0-255 in and out).
+
+    Why: FER2013 is soft, low-contrast webcam/web imagery at 48 px; the faces edgefer meets at run
+    time are sharper or blurrier, differently exposed, noisier and compressed differently. In camera
+    order: exposure (gamma 0.6-1.6), a lower-resolution sensor or a distant face (down to 35-80%
+    and back up), focus (Gaussian blur sigma 0.3-1.2) or in-camera sharpening (unsharp mask), sensor
+    noise (sigma 1-8 grey levels), and JPEG compression (quality 25-90).
+    """
+    out = np.clip(image, 0, 255).astype(np.float32)
+    h, w = out.shape[:2]
+    if rng.random() < prob:
+        gamma = math.exp(rng.uniform(math.log(0.6), math.log(1.6)))
+        out = 255.0 * np.power(out / 255.0, gamma)
+    if rng.random() < prob:
+        f = rng.uniform(0.35, 0.8)
+        small = cv2.resize(out, (max(8, int(round(w * f))), max(8, int(round(h * f)))), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < prob:
+        sigma = rng.uniform(0.3, 1.2)
+        blurred = cv2.GaussianBlur(out, (0, 0), sigma)
+        if rng.random() < 0.5:
+            out = blurred
+        else:  # unsharp mask: out + amount * (out - blur)
+            out = out + rng.uniform(0.3, 1.5) * (out - blurred)
+    if rng.random() < prob:
+        out = out + rng.normal(0.0, rng.uniform(1.0, 8.0), size=out.shape).astype(np.float32)
+    out = np.clip(out, 0, 255)
+    if rng.random() < prob:
+        ok, buf = cv2.imencode(".jpg", out.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 91))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32).reshape(out.shape)
+    return out
 
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

@@ -7,6 +7,11 @@ figures that matter are the ratios to the first candidate, printed side by side.
 images/s it prints images per CPU-second (process time over all threads), which is less sensitive to
 other processes competing for the cores, and the minutes one FER2013 epoch (25,838 training images
 after the 10% validation carve) would take at the measured wall-clock rate.
+
+`--variants` measures the numeric options of the same model side by side: `fp32` (plain),
+`bf16` (CPU autocast to bfloat16, what `run.amp=auto` picks on a CPU with AVX512-BF16/AMX), and
+`-cl` for channels-last (NHWC) memory layout (`run.channels_last`). The first variant is the
+reference of the ratio column, so `--variants fp32,bf16,bf16-cl` prints each option against fp32.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 from typing import Any
 
 #: Named backbone presets: timm name and extra `timm.create_model` keyword arguments.
+VARIANTS = ("fp32", "bf16", "fp32-cl", "bf16-cl")
+
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet18": ("resnet18", {}),
     "resnet18_half": ("resnet18", {"channels": [32, 64, 128, 256], "stem_width": 32}),
@@ -30,11 +37,15 @@ FER2013_TRAIN = 25838
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default="resnet18_half,resnet18,resnet10t,resnet18_quarter",
+    parser.add_argument("--models", default="resnet18_half",
                         help=f"comma-separated presets ({', '.join(PRESETS)}) or timm names")
-    parser.add_argument("--sizes", default="48,64,96", help="comma-separated input sizes (px)")
+    parser.add_argument("--sizes", default="56", help="comma-separated input sizes (px)")
+    parser.add_argument("--variants", default="",
+                        help=f"comma-separated numeric options ({', '.join(VARIANTS)}); the first is the reference. "
+                             "Default: all four on a CPU with native bf16, else fp32,fp32-cl (emulated bf16 is "
+                             "an order of magnitude slower; ask for it explicitly to see)")
     parser.add_argument("--output-stride", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=2, help="round-robin repetitions (median kept)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
@@ -63,26 +74,43 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    from train.trainer import cpu_has_native_bf16
+
+    native_bf16 = cpu_has_native_bf16()
+    default = "fp32,bf16,fp32-cl,bf16-cl" if native_bf16 else "fp32,fp32-cl"
+    variants = [v.strip() for v in (args.variants or default).split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"--variants: unknown {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
     loss_fn = AUGuidedLoss(au_lambda=1.0)
     cases = []
     for name in models:
         backbone, kwargs = PRESETS.get(name, (name, {}))
         for size in sizes:
-            spec = ModelSpec(backbone, in_chans=args.in_chans, output_stride=args.output_stride, backbone_kwargs=kwargs)
-            model = build_model(spec)
-            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-            x = torch.randn(args.batch, args.in_chans, size, size)
-            y = torch.randint(0, 7, (args.batch,))
-            maps = torch.rand(args.batch, size, size)
-            valid = torch.ones(args.batch, dtype=torch.bool)
-            params = sum(p.numel() for p in model.parameters())
-            cases.append({"name": name, "size": size, "model": model, "opt": opt, "data": (x, y, maps, valid),
-                          "att": model.attention_size(size), "params": params, "wall": [], "cpu": [],
-                          "gflops": forward_gflops(model, args.in_chans, size)})
+            for variant in variants:
+                torch.manual_seed(0)
+                spec = ModelSpec(backbone, in_chans=args.in_chans, output_stride=args.output_stride,
+                                 backbone_kwargs=kwargs)
+                model = build_model(spec)
+                gflops = forward_gflops(model, args.in_chans, size)
+                att_size = model.attention_size(size)
+                x = torch.randn(args.batch, args.in_chans, size, size)
+                if variant.endswith("-cl"):
+                    model = model.to(memory_format=torch.channels_last)
+                    x = x.contiguous(memory_format=torch.channels_last)
+                opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+                y = torch.randint(0, 7, (args.batch,))
+                maps = torch.rand(args.batch, size, size)
+                valid = torch.ones(args.batch, dtype=torch.bool)
+                params = sum(p.numel() for p in model.parameters())
+                cases.append({"name": name, "size": size, "variant": variant, "model": model, "opt": opt,
+                              "data": (x, y, maps, valid), "att": att_size, "params": params, "wall": [],
+                              "cpu": [], "gflops": gflops, "bf16": variant.startswith("bf16")})
 
     def step(case: dict) -> None:
         x, y, maps, valid = case["data"]
-        logits, att = case["model"](x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case["bf16"]):
+            logits, att = case["model"](x)
         terms = loss_fn(logits, att, y, maps, valid)
         case["opt"].zero_grad(set_to_none=True)
         terms.total.backward()
@@ -101,18 +129,24 @@ def run(args: argparse.Namespace) -> int:
             case["cpu"].append(n / max(1e-9, time.process_time() - c0))
 
     print(f"training step, batch {args.batch}, output stride {args.output_stride}, torch threads {torch.get_num_threads()}, "
-          f"{args.rounds} rounds x {args.steps} steps (median)")
-    print(f"{'model':24s} {'size':>5s} {'att':>7s} {'params':>8s} {'GFLOPs':>7s} {'img/s':>8s} {'img/cpu-s':>10s} "
-          f"{'x first':>8s} {'min/epoch':>10s}")
+          f"{args.rounds} rounds x {args.steps} steps (median); CPU native bf16 (AVX512-BF16/AMX): "
+          f"{'yes' if native_bf16 else 'no, so run.amp=auto trains in fp32 here'}")
+    print(f"{'model':24s} {'size':>5s} {'variant':>8s} {'att':>7s} {'params':>8s} {'GFLOPs':>7s} {'img/s':>8s} "
+          f"{'img/cpu-s':>10s} {'x first':>8s} {'x ' + variants[0]:>9s} {'min/epoch':>10s}")
     ref = None
+    group_ref: dict[tuple[str, int], float] = {}
     for case in cases:
         wall = statistics.median(case["wall"])
         cpu = statistics.median(case["cpu"])
         ref = ref or cpu
+        base = group_ref.setdefault((case["name"], case["size"]), wall)
         att = "x".join(str(v) for v in case["att"])
-        print(f"{case['name']:24s} {case['size']:5d} {att:>7s} {case['params'] / 1e6:7.2f}M {case['gflops']:7.3f} "
+        print(f"{case['name']:24s} {case['size']:5d} {case['variant']:>8s} {att:>7s} {case['params'] / 1e6:7.2f}M "
+              f"{case['gflops']:7.3f} "
               f"{wall:8.1f} {cpu:10.1f} "
-              f"{cpu / ref:8.2f} {FER2013_TRAIN / wall / 60:10.1f}")
+              f"{cpu / ref:8.2f} {wall / base:9.2f} {FER2013_TRAIN / wall / 60:10.1f}")
     print("GFLOPs: forward, one image. 'x first': images per CPU-second relative to the first row "
-          "(with --threads 1 CPU time excludes spin-waiting). min/epoch: FER2013 train split at the wall-clock rate")
+          "(with --threads 1 CPU time excludes spin-waiting). "
+          f"'x {variants[0]}': wall-clock images/s relative to the same model and size with {variants[0]}. "
+          "min/epoch: FER2013 train split at the wall-clock rate")
     return 0

@@ -57,8 +57,15 @@ def checkpoint_payload(
     scaler: Any = None,
     history: list[dict[str, Any]] | None = None,
     best: dict[str, Any] | None = None,
+    ema: Any = None,
 ) -> dict[str, Any]:
+    """`model` always holds the weights that are validated and exported: the averaged ones when
+    `ema` (`train.ema.WeightEMA`) is given, in which case the raw training weights travel as
+    `train_model` (full checkpoints only) so a resumed run continues from them."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    raw = None
+    if ema is not None:
+        raw, state = state, ema.state_dict()
     payload: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -75,6 +82,10 @@ def checkpoint_payload(
         "best": json.dumps(best or {}),
         "torch_rng": torch.get_rng_state(),
     }
+    if ema is not None:
+        payload["ema_updates"] = int(ema.updates)
+        if optimizer is not None:
+            payload["train_model"] = raw
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
     if scheduler is not None:

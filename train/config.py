@@ -79,6 +79,15 @@ class AugmentSettings(Settings):
     contrast: float = Field(0.3, ge=0.0, le=1.0)
     #: Probability of one random erasing rectangle (image only), 0 = off.
     erase: float = Field(0.25, ge=0.0, le=1.0)
+    #: Probability of each camera degradation (gamma, downscale-upscale, blur or sharpen, noise,
+    #: JPEG; image only, `train.augment.camera_degrade`), 0 = off: faces from cameras unlike FER2013's.
+    camera: float = Field(0.0, ge=0.0, le=1.0)
+    #: Batch mixing (`train.mixing`): the image, the label and the AU map are mixed alike.
+    mix: Literal["none", "mixup", "cutmix", "both"] = "none"
+    #: Beta(alpha, alpha) of the mixing weight.
+    mix_alpha: float = Field(0.4, gt=0.0)
+    #: Share of batches that are mixed.
+    mix_prob: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class ModelSettings(Settings):
@@ -126,6 +135,9 @@ class OptimSettings(Settings):
     batch_size: int = Field(128, ge=1)
     eval_batch_size: int = Field(256, ge=1)
     grad_clip: float = Field(0.0, ge=0.0)
+    #: Exponential moving average of the weights (`train.ema`), 0 = off. With it on, validation,
+    #: `best.pt` and export use the averaged weights.
+    ema_decay: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 class RunSettings(Settings):
@@ -133,8 +145,12 @@ class RunSettings(Settings):
     out: str = ""
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    #: CUDA autocast dtype; CPU always runs plain fp32.
+    #: Autocast dtype. `auto`: bf16 on a CUDA GPU that supports it (else fp16 with a grad scaler), and
+    #: bf16 on a CPU with native bf16 instructions (AVX512-BF16 or AMX: 1.5-1.8x faster per step,
+    #: `edgefer bench trainstep`), else fp32 on the CPU. `off` forces fp32.
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    #: NHWC memory layout for convolutions (`edgefer bench trainstep` measures whether it helps).
+    channels_last: bool = False
     #: torch intra-op threads on CPU (0 = torch's default).
     threads: int = Field(0, ge=0)
     log_every: int = Field(20, ge=1)

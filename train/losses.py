@@ -110,8 +110,14 @@ class AUGuidedLoss:
         labels: torch.Tensor,
         maps: torch.Tensor,
         valid: torch.Tensor,
+        labels_b: torch.Tensor | None = None,
+        lam: float = 1.0,
     ) -> LossTerms:
+        """`labels_b`/`lam`: a mixed batch (`train.mixing`), CE = lam CE(labels) + (1 - lam) CE(labels_b)."""
         ce = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        if labels_b is not None and lam < 1.0:
+            ce_b = F.cross_entropy(logits.float(), labels_b, label_smoothing=self.label_smoothing)
+            ce = lam * ce + (1.0 - lam) * ce_b
         n_valid = int(valid.sum())
         if self.au_lambda > 0:
             align, att_cos = alignment_loss(attention.float(), maps, valid, self.align_at)

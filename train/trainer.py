@@ -32,8 +32,10 @@ from train.augment import AugmentParams
 from train.checkpoint import checkpoint_payload, read_payload, save_payload
 from train.config import TrainConfig
 from train.data import TrainData, build_maps, prepare_data
+from train.ema import WeightEMA
 from train.losses import AUGuidedLoss, map_cosine
 from train.metrics import class_average, classification_report
+from train.mixing import mix_batch
 from train.model import AUGuidedNet, ModelSpec, build_model
 from train.torch_data import EpochSampler, FERDataset
 
@@ -84,9 +86,29 @@ def resolve_device(choice: str, info: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU computes bf16 natively: AVX512-BF16 or AMX-BF16 on x86, the `bf16`
+    feature on Arm (Linux `/proc/cpuinfo`). Elsewhere False: emulated bf16 is slower than fp32."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            return bool(set(value.split()) & {"avx512_bf16", "amx_bf16", "bf16"})
+    return False
+
+
 def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or choice == "off":
+    """The autocast dtype of `run.amp` on this device (None = plain fp32)."""
+    if choice == "off":
         return None
+    if device.type == "cpu":
+        if choice == "fp16":
+            raise ValueError("run.amp=fp16 needs a CUDA GPU; on a CPU use run.amp=bf16 or off")
+        return torch.bfloat16 if choice == "bf16" or cpu_has_native_bf16() else None
     if choice == "fp16":
         return torch.float16
     if choice == "bf16" or torch.cuda.is_bf16_supported():
@@ -232,7 +254,8 @@ class Trainer:
             self.data = prepare_data(cfg, progress=False)
         size = cfg.model.input_size
         a = cfg.augment
-        params = AugmentParams(a.enabled, a.hflip, a.rotate_deg, tuple(a.scale), a.translate, a.brightness, a.contrast, a.erase)
+        params = AugmentParams(a.enabled, a.hflip, a.rotate_deg, tuple(a.scale), a.translate, a.brightness, a.contrast,
+                               a.erase, a.camera)
         t0 = time.perf_counter()
         va_maps, va_valid = build_maps(self.data.val, size)
         if len(self.data.train) * size * size <= PRECOMPUTE_MAPS_BYTES:
@@ -260,6 +283,9 @@ class Trainer:
 
         self.spec = model_spec(cfg)
         self.model = build_model(self.spec, cfg.model.pretrained, cfg.model.pretrained_path).to(self.device)
+        if cfg.run.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.ema = WeightEMA(self.model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
         self.optimizer = make_optimizer(self.model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, self.steps_per_epoch, cfg)
@@ -289,7 +315,13 @@ class Trainer:
         spec = ModelSpec.from_dict(json.loads(payload["model_spec"]))
         if spec != self.spec:
             raise ValueError(f"{path}: the checkpoint's model {spec} differs from the config's {self.spec}")
-        self.model.load_state_dict(payload["model"])
+        # With EMA, `model` holds the averaged weights and `train_model` the raw ones (train.checkpoint).
+        self.model.load_state_dict(payload.get("train_model", payload["model"]))
+        if self.ema is not None:
+            if "train_model" in payload:
+                self.ema.load_state_dict(payload["model"], int(payload.get("ema_updates", 0)))
+            else:  # EMA switched on when extending a run: start the average at the current weights
+                self.ema = WeightEMA(self.model, self.cfg.optim.ema_decay)
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         if "scaler" in payload and payload["scaler"]:
@@ -306,7 +338,13 @@ class Trainer:
     # ---------------------------------------------------------------------------------- helpers
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(self.device, non_blocking=True).float().div_(255.0)
-        return (x - self.mean) / self.std
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.run.channels_last else x
+
+    @property
+    def eval_model(self) -> AUGuidedNet:
+        """The weights that are validated, saved as `best.pt` and exported: the EMA when it is on."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _loader(self, dataset: FERDataset, batch_size: int, sampler=None, drop_last: bool = False):
         from torch.utils.data import DataLoader
@@ -339,6 +377,7 @@ class Trainer:
             scaler=self.scaler if full else None,
             history=self.history,
             best=self.best,
+            ema=self.ema,
         )
         save_payload(payload, path)
         return path
@@ -367,9 +406,18 @@ class Trainer:
                 labels = labels.to(self.device, non_blocking=True)
                 amaps = maps.to(self.device, non_blocking=True).float().div_(255.0)
                 valid = valid.to(self.device, non_blocking=True)
+                a = cfg.augment
+                if a.enabled and a.mix != "none":
+                    # seeded by (seed, epoch, step): a resumed run mixes the same batches the same way
+                    rng = np.random.default_rng((cfg.run.seed, self.epoch, self.step_in_epoch, self.info.rank, 0x6D6978))
+                    mixed = mix_batch(x, labels, amaps, valid, a.mix, a.mix_alpha, a.mix_prob, rng)
+                    x, amaps, valid = mixed.images, mixed.maps, mixed.valid
+                    labels_b, lam = mixed.labels_b, mixed.lam
+                else:
+                    labels_b, lam = None, 1.0
                 with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                     logits, attention = self.ddp_model(x)
-                terms = self.loss_fn(logits, attention, labels, amaps, valid)
+                terms = self.loss_fn(logits, attention, labels, amaps, valid, labels_b, lam)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(terms.total).backward()
                 if cfg.optim.grad_clip > 0:
@@ -378,6 +426,8 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.scheduler.step()
+                if self.ema is not None:
+                    self.ema.update(self.model)
                 self.step += 1
                 self.step_in_epoch += 1
                 if not math.isfinite(float(terms.total.detach())):
@@ -434,7 +484,7 @@ class Trainer:
         computes the exact metric either way)."""
         from tqdm import tqdm
 
-        self.model.eval()
+        model = self.eval_model.eval()
         loader = self._loader(self.val_set, self.cfg.optim.eval_batch_size)
         preds, labels_all, cos_all, valid_all = [], [], [], []
         ce_sum = 0.0
@@ -442,7 +492,7 @@ class Trainer:
                                                 disable=not self.cfg.run.progress):
             x = self._normalise(images)
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-                logits, attention = self.model(x)
+                logits, attention = model(x)
             logits = logits.float().cpu()
             ce_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
             cos = map_cosine(attention.float().cpu(), maps.float().div_(255.0), self.cfg.loss.align_at)
