@@ -17,8 +17,8 @@ matters at 48x48 where half a pixel is 1% of the face. Use `map_to_frame` (not a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -8,8 +8,8 @@ py-feat's lowercase nouns, which users of py-feat and OpenFace already parse.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 #: Index -> name. Neutral is 0 and has no AUs (no map, cross-entropy only).
 EXPRESSIONS: tuple[str, ...] = (

@@ -11,7 +11,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
 METADATA_KEY = "edgefer.contract"
 CONTRACT_VERSION = 1
 
@@ -74,7 +73,7 @@ class ModelContract:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "<contract>") -> "ModelContract":
+    def from_json(cls, text: str, source: str = "<contract>") -> ModelContract:
         """Parse a contract; errors name `source` (the file) and the offending field."""
         try:
             raw = json.loads(text)
@@ -83,7 +82,7 @@ class ModelContract:
         return cls.from_dict(raw, source)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "<contract>") -> "ModelContract":
+    def from_dict(cls, raw: dict[str, Any], source: str = "<contract>") -> ModelContract:
         try:
             fr = raw["framing"]
             framing = Framing(

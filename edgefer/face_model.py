@@ -175,6 +175,7 @@ class FaceModelStatus:
 
 def face_model_status(path: str | Path | None = None) -> FaceModelStatus:
     """Locate and checksum the face model without downloading anything (for `edgefer doctor`)."""
+    found: Path | None
     try:
         if path is not None:
             found, source = _explicit(path, "--face-model"), "--face-model"

@@ -24,8 +24,8 @@ Decisions:
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 import cv2
 import numpy as np
@@ -53,7 +53,7 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 SHORT_NAMES: tuple[str, ...] = tuple(name[:3] for name in EXPRESSIONS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def colormap_lut(name: str = "turbo") -> np.ndarray:
     """(256, 3) uint8 BGR lookup table of an OpenCV colour map (read-only)."""
     if name not in COLORMAPS:
@@ -202,7 +202,9 @@ def _as_affine(m: np.ndarray) -> np.ndarray:
     return m
 
 
-def crop_region(crop_to_frame: np.ndarray, crop_size: tuple[int, int], frame_shape: Sequence[int]) -> tuple[int, int, int, int] | None:
+def crop_region(
+    crop_to_frame: np.ndarray, crop_size: tuple[int, int], frame_shape: Sequence[int]
+) -> tuple[int, int, int, int] | None:
     """Integer box (x0, y0, x1, y1) covering the crop's footprint in the frame, clipped; None if outside."""
     hc, wc = crop_size
     m = _as_affine(crop_to_frame)
@@ -348,12 +350,13 @@ def draw_face(image: np.ndarray, pred: FacePrediction, bars: bool = True) -> Non
     roi = image[py : py + panel_h, px : px + panel_w]
     roi //= 3  # darken the panel background (readable over any video) without a second image
     top = pred.label_index
-    for i, (name, p) in enumerate(zip(SHORT_NAMES, pred.probs)):
+    for i, (name, p) in enumerate(zip(SHORT_NAMES, pred.probs, strict=True)):
         yy = py + 3 + i * line
         _text(image, name, (px + 2, yy + line - 3), scale * 0.8, (255, 255, 255) if i == top else (200, 200, 200))
         length = int(round(float(p) * bar_w))
         if length > 0:
-            cv2.rectangle(image, (px + label_w, yy + 2), (px + label_w + length, yy + line - 2), color if i == top else (170, 170, 170), -1)
+            fill = color if i == top else (170, 170, 170)
+            cv2.rectangle(image, (px + label_w, yy + 2), (px + label_w + length, yy + line - 2), fill, -1)
 
 
 def draw_status(image: np.ndarray, text: str) -> None:

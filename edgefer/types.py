@@ -24,7 +24,7 @@ class Box:
     def xyxy(self) -> tuple[float, float, float, float]:
         return (self.x, self.y, self.x + self.w, self.y + self.h)
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         ax0, ay0, ax1, ay1 = self.xyxy
         bx0, by0, bx1, by1 = other.xyxy
         iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))

@@ -89,7 +89,8 @@ def run_app(source: str | None = None, model: str | None = None, settings_path: 
     from ui.main_window import MainWindow
     from ui.style import apply_dark_theme
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "edgefer-ui"])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0] if sys.argv else "edgefer-ui"])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("edgefer")

@@ -216,7 +216,7 @@ class PipelineController(QObject):
         try:
             pipeline = self.factory(request, on_result, on_event)
             pipeline.start()
-        except Exception as exc:  # bad source/model: shown in the window, the app goes on
+        except Exception as exc:  # noqa: BLE001 - bad source/model (any error type): shown, the app goes on
             log.warning("cannot start the pipeline on %s: %s", request.source, exc)
             self._workerFailed.emit(generation, f"Cannot start on {request.source}: {exc}")
             return
@@ -239,7 +239,7 @@ class PipelineController(QObject):
         was_recording = pipeline.recording is not None
         try:
             pipeline.stop()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - stopping must finish whatever failed inside
             log.warning("error while stopping the pipeline: %s", exc)
         if was_recording:
             self.recordingChanged.emit(None)

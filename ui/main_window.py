@@ -107,9 +107,9 @@ class MainWindow(QMainWindow):
         self.smoothing_slider, self.max_faces_spin = panel.smoothing_slider, panel.max_faces_spin
         self.model_edit, self.output_edit = panel.model_edit, panel.output_edit
 
-        status_bar = QStatusBar()
-        self.setStatusBar(status_bar)
-        self.readouts = StatusReadouts(status_bar)
+        self.status_bar = QStatusBar()
+        self.setStatusBar(self.status_bar)
+        self.readouts = StatusReadouts(self.status_bar)
         self.fps_label, self.backend_label = self.readouts.fps_label, self.readouts.backend_label
         self.model_label, self.rec_state_label = self.readouts.model_label, self.readouts.rec_state_label
 
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.prefs.source = source
         self.prefs.remember_source(source)
         self.source_toolbar.set_recent(self.prefs.recent_sources)
-        self.statusBar().showMessage(f"Opening {source}\u2026", 4000)
+        self.status_bar.showMessage(f"Opening {source}\u2026", 4000)
         self._sync_controls()
         return True
 
@@ -230,12 +230,12 @@ class MainWindow(QMainWindow):
                 self.act_record.setChecked(False)
                 self.show_fault("error", "record", f"Recording failed: {exc}")
                 return
-            self.statusBar().showMessage(f"Recording to {path}", 4000)
+            self.status_bar.showMessage(f"Recording to {path}", 4000)
         else:
             stopped = self.controller.recording
             self.controller.stop_recording()
             if stopped is not None:
-                self.statusBar().showMessage(f"Recording saved: {stopped}", 6000)
+                self.status_bar.showMessage(f"Recording saved: {stopped}", 6000)
 
     def _on_recording_changed(self, path: Path | None) -> None:
         if path is not None:
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
     def snapshot(self) -> Snapshot | None:
         result = self.last_result
         if result is None:
-            self.statusBar().showMessage("Nothing to snapshot yet: no frame shown", 4000)
+            self.status_bar.showMessage("Nothing to snapshot yet: no frame shown", 4000)
             return None
         stats = self._last_stats
         model = (stats.model if stats is not None else "") or self.prefs.model or "default"
@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self.show_fault("error", "snapshot", f"Snapshot failed: {exc}")
             return None
-        self.statusBar().showMessage(f"Snapshot saved: {snap.png.name} + {snap.json.name} in {snap.png.parent}", 6000)
+        self.status_bar.showMessage(f"Snapshot saved: {snap.png.name} + {snap.json.name} in {snap.png.parent}", 6000)
         self.snapshotSaved.emit(snap)
         return snap
 
@@ -274,7 +274,7 @@ class MainWindow(QMainWindow):
     def cycle_heatmap(self) -> None:
         mode = self.prefs.next_heatmap()
         self.settings_panel.set_heatmap(mode)
-        self.statusBar().showMessage(f"Heatmap: {HEATMAP_LABELS[mode]}", 2000)
+        self.status_bar.showMessage(f"Heatmap: {HEATMAP_LABELS[mode]}", 2000)
 
     def set_model(self, path: str) -> None:
         """Use another model; a running video restarts on it (a recording is finalised first)."""
@@ -313,7 +313,7 @@ class MainWindow(QMainWindow):
         self.results_shown += 1
         if self.banner.shows_warning_of("capture") and time.monotonic() - self.banner.shown_at > 1.0:
             self.banner.hide()  # the source delivers again (reconnected): the warning is over
-            self.statusBar().showMessage("Video is back", 4000)
+            self.status_bar.showMessage("Video is back", 4000)
 
     def _on_event(self, event: PipelineEvent) -> None:
         """Warnings and errors go to the banner; status lines to the status bar, except that the
@@ -322,16 +322,16 @@ class MainWindow(QMainWindow):
         if event.kind == "warning" or event.kind == "error":
             self.show_fault(event.kind, event.stage, text)
         elif event.kind == "finished":
-            self.statusBar().showMessage(f"Finished: {event.message}", 8000)
+            self.status_bar.showMessage(f"Finished: {event.message}", 8000)
         elif self.banner.shows_warning_of(event.stage):
             self.banner.show_message("warning", event.stage, text)
         else:
-            self.statusBar().showMessage(text, 5000)
+            self.status_bar.showMessage(text, 5000)
         self._sync_record_widgets()
 
     def show_fault(self, kind: FaultKind, stage: str, text: str) -> None:
         self.banner.show_message(kind, stage, text)
-        self.statusBar().showMessage(text, 10000)
+        self.status_bar.showMessage(text, 10000)
         (log.error if kind == "error" else log.warning)("%s", text)
 
     # ---- periodic refresh -------------------------------------------------------------------
@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
         self.act_record.setEnabled(can_steer)
         message = _STATE_MESSAGES.get(state)
         if message and state != self._shown_state:
-            self.statusBar().showMessage(message, 0 if state in ("starting", "stopping") else 6000)
+            self.status_bar.showMessage(message, 0 if state in ("starting", "stopping") else 6000)
         self._shown_state = state
         if not can_steer:
             self.readouts.show_idle()

@@ -20,12 +20,13 @@ def bgr_to_qimage(image: np.ndarray) -> tuple[QImage, np.ndarray]:
     if image.ndim == 2:
         arr = np.ascontiguousarray(image)
         h, w = arr.shape
-        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8), arr
+        # PyQt6 wraps any buffer without a copy; its stubs only name bytes.
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8), arr  # type: ignore[call-overload]
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected a BGR uint8 image (H, W, 3), got {image.dtype} {image.shape}")
     arr = np.ascontiguousarray(image)
     h, w, _ = arr.shape
-    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_BGR888), arr
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_BGR888), arr  # type: ignore[call-overload]
 
 
 def fit_rect(image_size: QSize, area: QRect) -> QRect:

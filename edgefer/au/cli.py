@@ -95,7 +95,7 @@ def make_overlay(args: argparse.Namespace):
     import cv2
     import numpy as np
 
-    from edgefer.au import ekman_mask, au_map, expression_aus
+    from edgefer.au import au_map, ekman_mask, expression_aus
     from edgefer.au.codebook import resolve_expression
     from edgefer.au.geometry import au_ellipses, prepare_landmarks
     from edgefer.au.overlay import draw_ibug68, draw_outlines, overlay_map, overlay_mask
@@ -146,7 +146,9 @@ def make_overlay(args: argparse.Namespace):
             raise AumapError(f"{args.image}: the AU regions of {EXPRESSIONS[index]} fall outside the image")
         out = overlay_map(image, amap, args.alpha)
     if args.outlines:
-        out = draw_outlines(out, au_ellipses(prepare_landmarks(landmarks, size), index))
+        prepared = prepare_landmarks(landmarks, size)
+        if prepared is not None:  # usable: the map above was drawn from the same landmarks
+            out = draw_outlines(out, au_ellipses(prepared, index))
     if args.ibug:
         out = draw_ibug68(out, landmarks)
     aus = ", ".join(f"{au.code} {au.name}" for au in expression_aus(index))

@@ -13,8 +13,8 @@ Keys are the project's class indices (`edgefer.classes`), so there is one class 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 

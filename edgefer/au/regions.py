@@ -39,9 +39,10 @@ Differences from the reference geometry, on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any
 
 Group = tuple[int, ...]
 
@@ -101,9 +102,9 @@ _R = 0.25  # the reference's 20 px circles at 224x224
 _FLOOR = 0.065  # the reference's 5 px "0->5" floor
 _LID_PAD = 0.125  # the reference's +10 px on the lid height (AU7, AU43)
 
-_EYE_L = dict(centre=(33, 133, 159, 145), span_x=((33,), (133,)), span_y=((159,), (145,)))
-_EYE_R = dict(centre=(362, 263, 386, 374), span_x=((362,), (263,)), span_y=((386,), (374,)))
-_MOUTH = dict(
+_EYE_L: dict[str, Any] = dict(centre=(33, 133, 159, 145), span_x=((33,), (133,)), span_y=((159,), (145,)))
+_EYE_R: dict[str, Any] = dict(centre=(362, 263, 386, 374), span_x=((362,), (263,)), span_y=((386,), (374,)))
+_MOUTH: dict[str, Any] = dict(
     centre=(0, 17),
     ibug=(48, 51, 54, 57),
     semi_axes=(_FLOOR, _FLOOR),

@@ -21,10 +21,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", type=Path, required=True, help="video file (e.g. $EDGEFER_DATA/videos/WolfgangLanger_Pexels.mp4)")
+    parser.add_argument("--source", type=Path, required=True,
+                        help="video file (e.g. $EDGEFER_DATA/videos/WolfgangLanger_Pexels.mp4)")
     parser.add_argument("--model", type=Path, default=None, help="ONNX model or engine (default: the shipped model)")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--frames", type=int, default=300, help="frames per pass; a shorter video is looped (default 300)")
@@ -41,7 +43,7 @@ def _decode(path: Path, n: int):
     if not cap.isOpened():
         raise SystemExit(f"edgefer bench pipeline: cannot open {path}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
+    frames: list[Any] = []  # BGR uint8 images
     while len(frames) < n:
         ok, img = cap.read()
         if not ok:
@@ -65,7 +67,8 @@ def _bare_pass(frames, fps: float, face_model, max_faces: int) -> tuple[float, f
     lm = create_landmarker(face_model, mode="video", max_faces=max_faces, blendshapes=False, min_confidence=0.5)
     faces = 0
     try:
-        t_first = None
+        t_first: float | None = None
+        c_first = 0.0
         for i, img in enumerate(frames):
             rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             result = lm.detect_for_video(to_mp_image(rgb), int(round(i * 1000.0 / fps)))
@@ -73,6 +76,8 @@ def _bare_pass(frames, fps: float, face_model, max_faces: int) -> tuple[float, f
             if t_first is None:
                 t_first = time.perf_counter()
                 c_first = time.process_time()
+        if t_first is None:
+            return 0.0, 0.0, 0
         span = time.perf_counter() - t_first
         cpu = time.process_time() - c_first
     finally:

@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         fw, fh = (int(v) for v in args.frame.lower().split("x"))
         sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     except ValueError:
-        raise SystemExit(f"edgefer bench render: --frame must look like 1280x720 and --sizes like 64,128 (got {args.frame!r}, {args.sizes!r})")
+        raise SystemExit(
+            f"edgefer bench render: --frame must look like 1280x720 and --sizes like 64,128 (got {args.frame!r}, {args.sizes!r})"
+        ) from None
     rng = np.random.default_rng(0)
     frame = cv2.GaussianBlur(rng.integers(0, 256, (fh, fw, 3), dtype=np.uint8), (0, 0), 2)
     heat = cv2.GaussianBlur(rng.random((args.map, args.map)).astype(np.float32), (0, 0), 1.0)
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         worst_over = max(worst_over, over)
         borders += border
 
-        def ms_per_call(overlay) -> float:
+        def ms_per_call(overlay, m=m, heat=heat, crop=crop) -> float:  # this size's map, bound now
             img = frame.copy()
             t0 = time.perf_counter()
             for _ in range(args.iters):

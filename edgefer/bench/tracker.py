@@ -19,6 +19,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 DEFAULT_VIDEO = "videos/WolfgangLanger_Pexels.mp4"
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     video = _video_path(args.video)
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
+    frames: list[Any] = []  # BGR uint8 images
     while len(frames) < args.frames:
         ok, frame = cap.read()
         if not ok:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         results = []
         try:
             t0 = time.perf_counter()
-            for frame, ts in zip(frames, stamps):
+            for frame, ts in zip(frames, stamps, strict=True):
                 image = to_mp_image(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
                 if args.mode == "video":
                     results.append(landmarker.detect_for_video(image, ts))
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         with FaceTracker(args.face_model, **options) as tracker:
             t0 = time.perf_counter()
             faces = 0
-            for frame, ts in zip(frames, stamps):
+            for frame, ts in zip(frames, stamps, strict=True):
                 faces += len(tracker.process(frame, ts))
             return time.perf_counter() - t0, tracker.mediapipe_seconds, faces
 

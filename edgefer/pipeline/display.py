@@ -38,7 +38,7 @@ class Display:
         cv2.namedWindow(name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
 
     @classmethod
-    def open_or_none(cls, name: str = "edgefer") -> "Display | None":
+    def open_or_none(cls, name: str = "edgefer") -> Display | None:
         if not display_available():
             log.warning("no display (DISPLAY/WAYLAND_DISPLAY unset): running headless")
             return None

@@ -9,7 +9,7 @@ Accepted forms (`SourceSpec.parse`), the ones OpenCV users and jetson-inference 
 | `csi://0` (`?width=1920&height=1080&fps=30&flip=2`) | `csi` | an `nvarguscamerasrc` GStreamer pipeline | yes |
 | `rtsp://…`, `rtsps://`, `rtmp://`, `udp://`, `srt://` | `stream` | FFmpeg                             | yes  |
 | `http(s)://…/clip.mp4`                  | `stream`    | FFmpeg; live unless it ends in a video file suffix | see left |
-| `… ! … ! appsink`                       | `gstreamer` | `cv2.CAP_GSTREAMER`                         | yes, unless it has `filesrc` |
+| `… ! … ! appsink`                       | `gstreamer` | `cv2.CAP_GSTREAMER`                         | yes, unless `filesrc` |
 | `file://clip.mp4`, `clip.mp4`, `clip.gif`, `img_%04d.png` | `file` | FFmpeg (anything it decodes)     | no   |
 
 Parsing is pure (no I/O) so it is tested exhaustively; `FrameReader` does the I/O. Live sources
@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -92,7 +93,7 @@ class SourceSpec:
         width: int | None = None,
         height: int | None = None,
         fps: float | None = None,
-    ) -> "SourceSpec":
+    ) -> SourceSpec:
         """Parse a source string; `live` overrides the kind's default liveness.
 
         `width`/`height`/`fps` fill the CSI pipeline when the URI does not give them.
@@ -291,7 +292,7 @@ class FrameReader:
         self.max_read_failures = max_read_failures
         self._req = (width, height, fps)
         self.counters = ReadCounters()
-        self._cap = None
+        self._cap: Any = None  # a cv2.VideoCapture while open
         self._t0 = time.monotonic()
         self._last_ts = -math.inf
         self._loop_offset = 0.0
@@ -373,7 +374,7 @@ class FrameReader:
         self.counters.frames += 1
         return frame
 
-    def __enter__(self) -> "FrameReader":
+    def __enter__(self) -> FrameReader:
         if self._cap is None:
             self.open()
         return self

@@ -45,7 +45,7 @@ class LatencyWindow:
     def count(self) -> int:
         return self._n
 
-    def snapshot(self, name: str) -> "StageStats":
+    def snapshot(self, name: str) -> StageStats:
         if self._n == 0:
             return StageStats(name, 0, float("nan"), float("nan"), float("nan"))
         recent = self._buf[: min(self._n, self._buf.size)]

@@ -105,7 +105,7 @@ class Classifier(ABC):
         """Per-face shape of the raw `cam` output ((7, h, w) or (h, w)), None without one."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook: a backend holding nothing to release keeps it empty
         """Release backend resources (device memory, sessions)."""
 
     def __enter__(self) -> Classifier:

@@ -198,7 +198,9 @@ def render(report: dict[str, Any]) -> str:
         ("Platform", f"{report['platform']['system']} {report['platform']['release']} {report['platform']['machine']}"),
         ("Jetson", report["platform"]["jetson"] or "no"),
         ("edgefer", report["edgefer"]),
-        ("OpenCV", f"{ocv['version']}" + (f" (FFmpeg {_yn(ocv['ffmpeg'])}, GStreamer {_yn(ocv['gstreamer'])}, CUDA {_yn(ocv['cuda'])})" if "ffmpeg" in ocv else "")),
+        ("OpenCV", f"{ocv['version']}" + (
+            f" (FFmpeg {_yn(ocv['ffmpeg'])}, GStreamer {_yn(ocv['gstreamer'])}, CUDA {_yn(ocv['cuda'])})"
+            if "ffmpeg" in ocv else "")),
         ("MediaPipe", report["mediapipe"]),
         ("Numba", report["numba"]),
         ("ONNX Runtime", f"{ort['version']}"),
@@ -206,7 +208,8 @@ def render(report: dict[str, Any]) -> str:
         ("TensorRT", trt["tensorrt"]),
         ("CUDA runtime", f"{trt['cuda_runtime']} (cuda-python {trt['cuda_python']})"),
         ("CUDA device", f"{dev['name']} (compute {dev['compute_capability']}, {dev['memory_mb']} MB)" if dev else "none"),
-        ("nvidia-smi", "; ".join(gpu["nvidia_smi"]) if isinstance(gpu["nvidia_smi"], list) else (gpu["nvidia_smi"] or "not found")),
+        ("nvidia-smi",
+         "; ".join(gpu["nvidia_smi"]) if isinstance(gpu["nvidia_smi"], list) else (gpu["nvidia_smi"] or "not found")),
         ("tegrastats", "present" if gpu["tegrastats"] else "not found"),
         ("Cameras", ", ".join(report["cameras"]) or "none found"),
         ("Face model", fm["message"]),

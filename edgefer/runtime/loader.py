@@ -104,8 +104,8 @@ def _tensorrt_from_onnx(
     """Build (or reuse) the cached engine for `onnx_path` on this device, then load it."""
     if not tensorrt_usable():
         raise BackendUnavailableError(f"{INSTALL_HINT}, and a CUDA GPU is needed")
-    from edgefer.runtime.trt_build import ensure_engine
     from edgefer.runtime.tensorrt_backend import TensorRTClassifier
+    from edgefer.runtime.trt_build import ensure_engine
 
     engine = ensure_engine(onnx_path, precision=precision, max_batch=max_batch, contract_override=contract_override)
     return TensorRTClassifier(engine, contract_override=contract_override)

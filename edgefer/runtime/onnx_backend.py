@@ -115,7 +115,7 @@ class OnnxRuntimeClassifier(Classifier):
         if len(shape) != 4:
             raise ModelLoadError(f"{path}: input {inp.name!r} must be NCHW, has shape {shape}")
         want = (contract.channels, *contract.input_size)
-        for axis, (got, exp) in enumerate(zip(shape[1:], want), start=1):
+        for axis, (got, exp) in enumerate(zip(shape[1:], want, strict=True), start=1):
             if _dim(got) is not None and got != exp:
                 raise ModelLoadError(
                     f"{path}: input {inp.name!r} has shape {shape} but the contract says "

@@ -117,14 +117,19 @@ class TensorRTClassifier(Classifier):
             raise ValueError(f"{self.source}: TensorRT rejected input shape {x.shape}")
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        check_cuda(cudart.cudaMemcpyAsync(self._device[self._input], x.ctypes.data, x.nbytes, h2d, self._stream), "cudaMemcpyAsync(in)")
+        check_cuda(
+            cudart.cudaMemcpyAsync(self._device[self._input], x.ctypes.data, x.nbytes, h2d, self._stream), "cudaMemcpyAsync(in)"
+        )
         if not self._context.execute_async_v3(int(self._stream)):
             raise RuntimeError(f"{self.source}: TensorRT execution failed")
         out: dict[str, np.ndarray] = {}
         for name in self._outputs:
             shape = tuple(int(d) for d in self._context.get_tensor_shape(name))
             host = self._host[name].reshape(-1)[: int(np.prod(shape))].reshape(shape)
-            check_cuda(cudart.cudaMemcpyAsync(host.ctypes.data, self._device[name], host.nbytes, d2h, self._stream), f"cudaMemcpyAsync({name})")
+            check_cuda(
+                cudart.cudaMemcpyAsync(host.ctypes.data, self._device[name], host.nbytes, d2h, self._stream),
+                f"cudaMemcpyAsync({name})",
+            )
             out[name] = host
         check_cuda(cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
         # Host buffers are reused: hand out float32 copies (fp16 engines get upcast here).

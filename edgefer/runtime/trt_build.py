@@ -141,7 +141,7 @@ def make_entropy_calibrator(batches: CalibrationBatches, cache_path: Path) -> An
     trt = import_tensorrt()
     cudart = import_cudart()
 
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[name-defined]  # a module-valued variable
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
             self._batches = iter(batches)

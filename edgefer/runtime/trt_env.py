@@ -12,6 +12,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,13 @@ def tensorrt_version() -> str | None:
         return None
 
 
-def check_cuda(result: tuple, what: str) -> object:
-    """Unpack a cuda-python `(err, value...)` tuple; RuntimeError naming the call on failure."""
-    err, *values = result if isinstance(result, tuple) else (result,)
+def check_cuda(result: Any, what: str) -> Any:
+    """Unpack a cuda-python `(err, value...)` tuple; RuntimeError naming the call on failure.
+
+    The value is whatever cuda-python returns for that call (a handle, a count, a struct): Any.
+    """
+    parts: tuple[Any, ...] = result if isinstance(result, tuple) else (result,)
+    err, values = parts[0], parts[1:]
     code = int(getattr(err, "value", err))
     if code != 0:
         raise RuntimeError(f"CUDA call {what} failed: {err}")
@@ -73,27 +78,27 @@ def cuda_device(index: int = 0) -> CudaDevice | None:
     try:
         cudart = import_cudart()
         count = check_cuda(cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
-        if not count or int(count) <= index:  # type: ignore[arg-type]
+        if not count or int(count) <= index:
             return None
         prop = check_cuda(cudart.cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
     except (ImportError, RuntimeError, OSError) as exc:
         log.debug("no CUDA device: %s", exc)
         return None
-    name = prop.name  # type: ignore[attr-defined]
+    name = prop.name
     if isinstance(name, (bytes, bytearray)):
         name = bytes(name).split(b"\0", 1)[0].decode(errors="replace")
     return CudaDevice(
         index=index,
         name=str(name).strip(),
-        compute_capability=f"{prop.major}.{prop.minor}",  # type: ignore[attr-defined]
-        total_memory_mb=int(prop.totalGlobalMem) // (1 << 20),  # type: ignore[attr-defined]
+        compute_capability=f"{prop.major}.{prop.minor}",
+        total_memory_mb=int(prop.totalGlobalMem) // (1 << 20),
     )
 
 
 def cuda_runtime_version() -> str | None:
     try:
         cudart = import_cudart()
-        v = int(check_cuda(cudart.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))  # type: ignore[arg-type]
+        v = int(check_cuda(cudart.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
     except (ImportError, RuntimeError, OSError):
         return None
     return f"{v // 1000}.{(v % 1000) // 10}"

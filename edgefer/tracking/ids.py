@@ -19,8 +19,8 @@ out for a frame; see docs/peers.md). Per frame:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

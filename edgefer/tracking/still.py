@@ -173,7 +173,7 @@ class StillLandmarker:
             landmarker.close()
         self._landmarkers.clear()
 
-    def __enter__(self) -> "StillLandmarker":
+    def __enter__(self) -> StillLandmarker:
         return self
 
     def __exit__(self, *exc: object) -> None:

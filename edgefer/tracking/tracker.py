@@ -122,7 +122,7 @@ class FaceTracker:
         ids = self.ids.update(boxes)
         faces = [
             Face(track_id=i, box=b, landmarks=r.landmarks, blendshapes=r.blendshapes if self.blendshapes else None)
-            for i, b, r in zip(ids, boxes, raw)
+            for i, b, r in zip(ids, boxes, raw, strict=True)
         ]
         faces.sort(key=lambda f: f.track_id)
         return faces
@@ -145,7 +145,7 @@ class FaceTracker:
             self._landmarker.close()
             self._landmarker = None
 
-    def __enter__(self) -> "FaceTracker":
+    def __enter__(self) -> FaceTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
