@@ -15,7 +15,7 @@ OUT ?= out
 HEADLESS := $(if $(DISPLAY),,--headless)
 export EDGEFER_DATA ?= $(abspath $(SHARED)/data)
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ venv: $(VENV)/.installed
 # there is no display, writing the annotated video and the per-face CSV under OUT.
 demo: venv
 	$(VENV)/bin/edgefer run --source '$(VIDEO)' $(HEADLESS) --record $(OUT)/annotated.mp4 --csv $(OUT)/faces.csv
+
+# The house rules that check themselves (configured in pyproject.toml): ruff (lint), mypy (types)
+# and import-linter (layering) on edgefer/ and ui/. Each exits non-zero on a finding; .ci/run runs
+# this before the tests.
+lint: venv
+	$(VENV)/bin/ruff check edgefer ui
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Set up and run the tests (the command .ci/run calls).
 test: venv
