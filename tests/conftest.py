@@ -8,6 +8,8 @@ must not look green.
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,18 @@ def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from export.tiny import write_tiny_onnx
 
     return write_tiny_onnx(tmp_path_factory.mktemp("tiny_onnx") / "tiny_fernet.onnx")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB file system (tmpfs) that fills up while a test writes to it. Mounting needs
+    root, which CI has; elsewhere the test is skipped (the message says why)."""
+    mnt = tmp_path / "small_disk"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({res.stderr.strip()}); CI runs as root and can")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections.abc import Iterator
 from functools import partial
 from http.server import HTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -111,3 +111,15 @@ def test_record_to_dev_full_writes_to_the_device_not_beside_it(tmp_path: Path, o
     assert res.returncode == 1, res.stderr[-2000:]  # an output failed: exit 1, no crash
     assert "ERROR: record: recording /dev/full: write failed (No space left on device)" in res.stdout
     assert len(rows.read_text().splitlines()) == 1 + 12  # the rows went on: one face in every frame
+
+
+def test_outputs_that_failed_are_not_called_missing(tmp_path: Path, one_face_video: Path,
+                                                      tiny_onnx_model: Path) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the recording's folder should be")
+    res = edgefer("run", "--source", str(one_face_video), "--model", str(tiny_onnx_model), "--headless",
+                  "--no-progress", "--max-frames", "5", "--record", str(blocker / "rec.mp4"))
+    assert res.returncode == 1
+    assert "ERROR: record: recording" in res.stdout and str(blocker) in res.stdout
+    assert "outputs: none written (the outputs asked for failed: see the errors above)" in res.stdout
+    assert "add --record" not in res.stdout

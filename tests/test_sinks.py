@@ -113,6 +113,29 @@ def test_row_writer_errors_name_the_path(tmp_path: Path):
         RowWriter(tmp_path / "x.tsv", row_columns(), "tsv")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_full_disk_never_leaves_a_half_row(small_disk: Path, fmt: str):
+    """Rows written until a real (tmpfs) disk is full: the error names the file, and the file
+    ends on a whole row that pandas-style readers parse, the way a crash would leave it."""
+    path = small_disk / f"rows.{fmt}"
+    writer = RowWriter(path, row_columns(BS_NAMES), fmt, flush_seconds=0.0)
+    rows = face_rows(_result(), BS_NAMES)
+    with pytest.raises(SinkError, match=rf"rows\.{fmt}: write failed \(No space left on device\)"):
+        for _ in range(100_000):
+            writer.write(rows)
+    written = writer.rows_written
+    writer.close()  # the failed batch was dropped: nothing is left to write, the file stays cut at a whole row
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n") and len(text.encode()) > 1_000_000
+    if fmt == "csv":
+        got = list(csv.reader(text.splitlines()))
+        assert got[0] == row_columns(BS_NAMES) and all(len(r) == len(got[0]) for r in got)
+        n = len(got) - 1
+    else:
+        n = len([json.loads(line) for line in text.splitlines()])
+    assert 0 < n <= written and n % 2 == 0  # whole frames of two faces each
+
+
 def test_segment_and_record_paths():
     assert segment_path("out/rec.mp4", 0) == Path("out/rec_000.mp4")
     assert segment_path("out/rec.mkv", 12) == Path("out/rec_012.mkv")

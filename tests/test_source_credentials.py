@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -108,7 +108,8 @@ def refusing_rtsp_server() -> Iterator[int]:
                     head, buf = buf.split(b"\r\n\r\n", 1)
                     cseq = next((ln.split(":", 1)[1].strip() for ln in head.decode(errors="replace").split("\r\n")
                                  if ln.lower().startswith("cseq:")), "1")
-                    conn.sendall(f'RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Basic realm="cam"\r\n\r\n'.encode())
+                    reply = f'RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Basic realm="cam"\r\n\r\n'
+                    conn.sendall(reply.encode())
 
     def accept() -> None:
         while not stop.is_set():

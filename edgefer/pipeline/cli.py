@@ -204,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
         print("outputs:")
         for out in stats.outputs:
             print(f"  {out}")
+    elif settings.record.path or settings.csv or settings.jsonl:
+        print("outputs: none written (the outputs asked for failed: see the errors above)")
     else:
         print("outputs: none (add --record OUT.mp4 and/or --csv OUT.csv)")
     print(stats.format())

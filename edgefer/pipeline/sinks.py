@@ -31,6 +31,7 @@ import io
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -118,10 +119,18 @@ def _prepare_path(path: Path, what: str) -> Path:
 class RowWriter:
     """Writes face rows as CSV (header + rows) or JSONL (one JSON object per line).
 
-    The format follows `fmt` ("csv" or "jsonl"). Rows are buffered by the OS and flushed at
-    least every `flush_seconds`; `close()` flushes and closes. Any OSError becomes SinkError
-    naming the path.
+    The format follows `fmt` ("csv" or "jsonl"). Rows are formatted into an in-memory buffer
+    and written to the file at least every `flush_seconds` (and whenever the buffer passes
+    `FLUSH_BYTES`); `close()` flushes and closes. Any OSError becomes SinkError naming the path.
+
+    The file only ever ends on a whole row: this class does its own buffering on a raw file
+    descriptor and knows how many bytes are good, so when a write fails half way (a disk that
+    fills up), the file is truncated back to the last complete flush. With Python's buffered
+    text file a full disk left a half row at the end, which breaks `pandas.read_csv`.
     """
+
+    #: Write the buffer out when it holds this much, even before `flush_seconds`.
+    FLUSH_BYTES = 1 << 16
 
     def __init__(self, path: str | Path, columns: Sequence[str], fmt: str = "csv", flush_seconds: float = 1.0) -> None:
         if fmt not in ("csv", "jsonl"):
@@ -132,51 +141,66 @@ class RowWriter:
         self.flush_seconds = flush_seconds
         self.rows_written = 0
         self._last_flush = time.monotonic()
+        self._buf = io.StringIO()
+        self._good = 0  # bytes of the file known to end on a whole row
         try:
-            self._fh: io.TextIOWrapper | None = open(self.path, "w", encoding="utf-8", newline="")
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         except OSError as exc:
             raise SinkError(f"{fmt.upper()} output {self.path}: cannot open for writing ({exc.strerror or exc})") from exc
         self._csv = None
         if fmt == "csv":
-            self._csv = csv.DictWriter(self._fh, fieldnames=self.columns, extrasaction="raise")
-            self._guard(self._csv.writeheader)
-            self._guard(self._fh.flush)
-
-    def _guard(self, fn, *args) -> None:
-        try:
-            fn(*args)
-        except OSError as exc:
-            raise SinkError(f"{self.fmt.upper()} output {self.path}: write failed ({exc.strerror or exc})") from exc
+            self._csv = csv.DictWriter(self._buf, fieldnames=self.columns, extrasaction="raise")
+            self._csv.writeheader()
+            try:
+                self.flush()
+            except SinkError:
+                os.close(self._fd)
+                self._fd = None
+                raise
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        if self._fh is None:
+        if self._fd is None:
             raise SinkError(f"{self.fmt.upper()} output {self.path} is closed")
         for row in rows:
             if self._csv is not None:
-                self._guard(self._csv.writerow, {k: ("" if v is None else v) for k, v in row.items()})
+                self._csv.writerow({k: ("" if v is None else v) for k, v in row.items()})
             else:
-                self._guard(self._fh.write, json.dumps(row, allow_nan=False) + "\n")
+                self._buf.write(json.dumps(row, allow_nan=False) + "\n")
             self.rows_written += 1
         now = time.monotonic()
-        if now - self._last_flush >= self.flush_seconds:
-            self._guard(self._fh.flush)
+        if now - self._last_flush >= self.flush_seconds or self._buf.tell() >= self.FLUSH_BYTES:
+            self.flush()
             self._last_flush = now
 
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._guard(self._fh.flush)
+    def flush(self, what: str = "write failed") -> None:
+        """Write the buffered rows; on failure cut the file back to its last whole row."""
+        if self._fd is None:
+            return
+        data = self._buf.getvalue().encode("utf-8")
+        self._buf.seek(0)
+        self._buf.truncate()
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self._good)  # drop the half row (a device cannot be cut: fine)
+                os.lseek(self._fd, self._good, os.SEEK_SET)
+            except OSError:
+                pass
+            raise SinkError(f"{self.fmt.upper()} output {self.path}: {what} ({exc.strerror or exc})") from exc
+        self._good += len(data)
 
     def close(self) -> None:
-        if self._fh is None:
+        if self._fd is None:
             return
-        fh, self._fh = self._fh, None
         try:
-            fh.flush()
-        except OSError as exc:
-            raise SinkError(f"{self.fmt.upper()} output {self.path}: final flush failed ({exc.strerror or exc})") from exc
+            self.flush("final flush failed")
         finally:
+            fd, self._fd = self._fd, None
             try:
-                fh.close()
+                os.close(fd)
             except OSError:
                 pass
 
