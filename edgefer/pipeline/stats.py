@@ -111,7 +111,10 @@ class PipelineStats:
         ]
         rows = list(self.stages) + ([self.end_to_end] if self.end_to_end else [])
         for s in rows:
-            lines.append(f"{s.name:<10}{s.p50_ms:>9.2f}{s.p95_ms:>9.2f}{s.mean_ms:>9.2f}{s.count:>8d}")
+            if s.count == 0:  # no sample: a dash, not the "nan" of an empty percentile
+                lines.append(f"{s.name:<10}{'-':>9}{'-':>9}{'-':>9}{s.count:>8d}")
+            else:
+                lines.append(f"{s.name:<10}{s.p50_ms:>9.2f}{s.p95_ms:>9.2f}{s.mean_ms:>9.2f}{s.count:>8d}")
         if self.errors or self.warnings:
             lines.append(f"events    {self.errors} error(s), {self.warnings} warning(s)")
         return "\n".join(lines)
