@@ -123,3 +123,14 @@ def test_outputs_that_failed_are_not_called_missing(tmp_path: Path, one_face_vid
     assert "ERROR: record: recording" in res.stdout and str(blocker) in res.stdout
     assert "outputs: none written (the outputs asked for failed: see the errors above)" in res.stdout
     assert "add --record" not in res.stdout
+
+
+def test_a_nearly_full_disk_says_recording_stopped_once(tmp_path: Path, one_face_video: Path,
+                                                        tiny_onnx_model: Path) -> None:
+    res = edgefer("run", "--source", str(one_face_video), "--model", str(tiny_onnx_model), "--headless",
+                  "--no-progress", "--max-frames", "5", "--record", str(tmp_path / "rec.mp4"),
+                  "--set", "record.min_free_mb=1e12")  # every disk is "nearly full" at this threshold
+    assert res.returncode == 1
+    (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("ERROR: record:")]
+    assert "disk nearly full" in line and "what was written is kept" in line
+    assert line.count("recording stopped") == 1

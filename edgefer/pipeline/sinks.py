@@ -578,8 +578,9 @@ class VideoRecorder:
             raise SinkError(f"recording {path}: its folder is gone ({exc.strerror or exc})") from exc
         if free_mb < self.min_free_mb:
             raise SinkError(
-                f"recording {path}: disk nearly full ({free_mb:.0f} MB free < {self.min_free_mb:.0f} MB); "
-                "recording stopped, what was written is kept"
+                # The caller says that the recording stops; saying it here too printed it twice.
+                f"recording {path}: disk nearly full ({free_mb:.0f} MB free < record.min_free_mb "
+                f"{self.min_free_mb:.0f} MB); what was written is kept"
             )
 
     def close(self) -> None:
