@@ -26,6 +26,7 @@ def test_doctor_table(models_dir: Path, tiny_onnx_model: Path) -> None:
         assert label in out
     assert "CPUExecutionProvider" in out
     assert "sha256 ok" in out  # the shared face model is found and intact
+    assert "H.264 (libx264 via PyAV" in out  # what --record writes on this machine
     assert "test_resnet, 48x48 gray" in out  # the model's contract summary
     assert "onnxruntime-cpu" in out.splitlines()[-1]
 
@@ -44,6 +45,7 @@ def test_doctor_json(models_dir: Path, tiny_onnx_model: Path) -> None:
     assert report["opencv"]["ffmpeg"] is True  # the pip OpenCV wheel reads video files through FFmpeg
     assert report["tensorrt"]["tensorrt"] == "not installed"
     assert report["face_model"]["sha256_ok"] is True
+    assert report["recording"]["h264_encoder"] == "libx264" and report["recording"]["why_not"] is None
     assert report["model"]["ok"] and report["model"]["contract"]["input"] == "48x48 gray"
     assert report["model"]["contract"]["outputs"] == ["logits", "attention", "cam"]
     assert report["auto_backend"] == "onnxruntime-cpu"

@@ -160,6 +160,14 @@ def auto_backend(model_path: str | None) -> str:
         return f"none ({exc})"
 
 
+def recording_info() -> dict[str, Any]:
+    """What `edgefer run --record` writes here: H.264 through PyAV, or OpenCV's mp4v and why."""
+    from edgefer.pipeline.sinks import h264_encoder
+
+    name, why = h264_encoder()
+    return {"pyav": _version("av"), "h264_encoder": name, "why_not": why or None}
+
+
 def collect(model: str | None = None, face_model: str | None = None, contract: str | None = None) -> dict[str, Any]:
     """Every probe, as one JSON-able dict."""
     minfo = model_info(model, contract)
@@ -180,9 +188,16 @@ def collect(model: str | None = None, face_model: str | None = None, contract: s
         "gpu": gpu_info(),
         "cameras": sorted(glob.glob("/dev/video*")),
         "face_model": face_model_info(face_model),
+        "recording": recording_info(),
         "model": minfo,
         "auto_backend": auto_backend(minfo.get("path")),
     }
+
+
+def _recording_line(rec: dict[str, Any]) -> str:
+    if rec["h264_encoder"]:
+        return f"H.264 ({rec['h264_encoder']} via PyAV {rec['pyav']}), plays in browsers"
+    return f"mp4v through OpenCV (browsers do not play it): {rec['why_not']}"
 
 
 def _yn(value: Any) -> str:
@@ -213,6 +228,7 @@ def render(report: dict[str, Any]) -> str:
         ("tegrastats", "present" if gpu["tegrastats"] else "not found"),
         ("Cameras", ", ".join(report["cameras"]) or "none found"),
         ("Face model", fm["message"]),
+        ("Recording", _recording_line(report["recording"])),
     ]
     if mdl.get("ok"):
         c = mdl["contract"]
