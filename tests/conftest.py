@@ -1,5 +1,5 @@
-"""Shared fixtures: real data from ../shared, found through EDGEFER_DATA / EDGEFER_MODELS_DIR;
-the face model is the copy shipped in the package.
+"""Shared fixtures: real data from ../shared, found through EDGEFER_DATA; the face model is the
+copy shipped in the package (no EDGEFER_MODELS_DIR needed).
 
 Tests that need ../shared fail loudly when it is missing (never skip): a CI run without the data
 must not look green.
@@ -31,11 +31,6 @@ def _shared_path(env: str, default: Path) -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return _shared_path("EDGEFER_DATA", REPO.parent / "shared" / "data")
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    return _shared_path("EDGEFER_MODELS_DIR", REPO.parent / "shared" / "models")
 
 
 @pytest.fixture(scope="session")

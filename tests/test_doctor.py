@@ -11,31 +11,31 @@ from pathlib import Path
 from edgefer.runtime.doctor import build_flag, jetson_model
 
 
-def _doctor(*args: str, models_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EDGEFER_MODELS_DIR": str(models_dir)}
-    env.pop("EDGEFER_FACE_MODEL", None)
+def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    # No EDGEFER_* override: the face model is the one shipped in the package.
+    env = {k: v for k, v in os.environ.items() if k not in ("EDGEFER_MODELS_DIR", "EDGEFER_FACE_MODEL")}
     return subprocess.run([sys.executable, "-m", "edgefer.cli", "doctor", *args],
                           capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_doctor_table(models_dir: Path, tiny_onnx_model: Path) -> None:
-    res = _doctor("--model", str(tiny_onnx_model), models_dir=models_dir)
+def test_doctor_table(tiny_onnx_model: Path) -> None:
+    res = _doctor("--model", str(tiny_onnx_model))
     assert res.returncode == 0, res.stderr
     out = res.stdout
     for label in ("Python", "OpenCV", "MediaPipe", "ONNX Runtime", "TensorRT", "Cameras", "Face model", "Auto backend"):
         assert label in out
     assert "CPUExecutionProvider" in out
-    assert "sha256 ok" in out  # the shared face model is found and intact
+    assert "(from package), sha256 ok" in out  # the shipped face model is found and intact
     assert "H.264 (libx264 via PyAV" in out  # what --record writes on this machine
     assert "test_resnet, 48x48 gray" in out  # the model's contract summary
     assert "onnxruntime-cpu" in out.splitlines()[-1]
 
 
-def test_doctor_json(models_dir: Path, tiny_onnx_model: Path) -> None:
+def test_doctor_json(tiny_onnx_model: Path) -> None:
     import cv2
     import onnxruntime
 
-    res = _doctor("--json", "--model", str(tiny_onnx_model), models_dir=models_dir)
+    res = _doctor("--json", "--model", str(tiny_onnx_model))
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["onnxruntime"]["version"] == onnxruntime.__version__
@@ -53,10 +53,10 @@ def test_doctor_json(models_dir: Path, tiny_onnx_model: Path) -> None:
     assert report["platform"]["jetson"] is None
 
 
-def test_doctor_reports_a_broken_model_and_still_exits_0(models_dir: Path, tmp_path: Path) -> None:
+def test_doctor_reports_a_broken_model_and_still_exits_0(tmp_path: Path) -> None:
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a model")
-    res = _doctor("--json", "--model", str(bad), models_dir=models_dir)
+    res = _doctor("--json", "--model", str(bad))
     assert res.returncode == 0
     report = json.loads(res.stdout)
     assert report["model"]["ok"] is False and "broken.onnx" in report["model"]["error"]
