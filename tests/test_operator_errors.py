@@ -134,3 +134,16 @@ def test_a_nearly_full_disk_says_recording_stopped_once(tmp_path: Path, one_face
     (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("ERROR: record:")]
     assert "disk nearly full" in line and "what was written is kept" in line
     assert line.count("recording stopped") == 1
+
+
+def test_mediapipe_start_up_lines_come_before_the_progress_bar(one_face_video: Path, tiny_onnx_model: Path) -> None:
+    """The bar starts at the first frame, after MediaPipe's native start-up lines (issue 11, item 15)."""
+    res = edgefer("run", "--source", str(one_face_video), "--model", str(tiny_onnx_model), "--headless",
+                  "--max-frames", "20")
+    assert res.returncode == 0, res.stderr[-2000:]
+    err = res.stderr
+    assert "edgefer run:" in err and "20/20" in err  # the bar ran
+    bar_at = err.index("edgefer run:")
+    native = [m for m in ("W0000", "INFO: Created TensorFlow Lite", "Logging before InitGoogle") if m in err]
+    assert native, "MediaPipe printed nothing at start-up: this test no longer checks anything"
+    assert all(err.rindex(m) < bar_at for m in native), err[:3000]

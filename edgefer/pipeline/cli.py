@@ -176,21 +176,34 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     events: list = []
-    bar = None
-    if not args.no_progress:
-        bar = tqdm(total=_frame_total(settings), unit="frame", desc="edgefer run", mininterval=0.5, file=sys.stderr)
+    total = None if args.no_progress else _frame_total(settings)
+    bars: list = []
 
     def _on_result(_result) -> None:
-        if bar is not None:
-            bar.update(1)
+        if args.no_progress:
+            return
+        if not bars:
+            # Created at the first frame, not before the run: MediaPipe's native start-up lines
+            # (glog W0000 …, "INFO: Created TensorFlow Lite XNNPACK delegate") are out by then
+            # and no longer break into the bar.
+            bars.append(tqdm(total=total, unit="frame", desc="edgefer run", mininterval=0.5, file=sys.stderr))
+        bars[0].update(1)
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from edgefer.redact import install_log_redaction
 
     try:
-        stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop)
+        # Log lines go above the bar (tqdm.write) instead of through it; the redirect's handler
+        # gets the credential filter too.
+        with logging_redirect_tqdm():
+            install_log_redaction()
+            stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop)
     except PipelineError as exc:
         print(f"edgefer run: {exc}", file=sys.stderr)
         return 2
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
