@@ -10,7 +10,8 @@ after the 10% validation carve) would take at the measured wall-clock rate.
 
 `--variants` measures the numeric options of the same model side by side: `fp32` (plain),
 `bf16` (CPU autocast to bfloat16, what `run.amp=auto` picks on a CPU with AVX512-BF16/AMX), and
-`-cl` for channels-last (NHWC) memory layout (`run.channels_last`). The first variant is the
+`-cl` for channels-last (NHWC) memory layout (`run.channels_last`), `-compile` for `torch.compile`
+of the model (`run.compile`; compilation happens in the untimed warm-up). The first variant is the
 reference of the ratio column, so `--variants fp32,bf16,bf16-cl` prints each option against fp32.
 """
 
@@ -22,7 +23,7 @@ import time
 from typing import Any
 
 #: Named backbone presets: timm name and extra `timm.create_model` keyword arguments.
-VARIANTS = ("fp32", "bf16", "fp32-cl", "bf16-cl")
+VARIANTS = ("fp32", "bf16", "fp32-cl", "bf16-cl", "fp32-cl-compile", "bf16-cl-compile", "fp32-compile")
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet18": ("resnet18", {}),
@@ -95,10 +96,12 @@ def run(args: argparse.Namespace) -> int:
                 gflops = forward_gflops(model, args.in_chans, size)
                 att_size = model.attention_size(size)
                 x = torch.randn(args.batch, args.in_chans, size, size)
-                if variant.endswith("-cl"):
+                if "-cl" in variant:
                     model = model.to(memory_format=torch.channels_last)
                     x = x.contiguous(memory_format=torch.channels_last)
                 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+                if variant.endswith("-compile"):
+                    model = torch.compile(model)
                 y = torch.randint(0, 7, (args.batch,))
                 maps = torch.rand(args.batch, size, size)
                 valid = torch.ones(args.batch, dtype=torch.bool)
@@ -116,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         terms.total.backward()
         case["opt"].step()
 
-    for case in cases:  # warm-up (allocator, oneDNN primitives)
+    for case in cases:  # warm-up (allocator, oneDNN primitives, torch.compile's compilation)
         case["model"].train()
+        step(case)
         step(case)
     for _ in range(args.rounds):
         for case in cases:
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"training step, batch {args.batch}, output stride {args.output_stride}, torch threads {torch.get_num_threads()}, "
           f"{args.rounds} rounds x {args.steps} steps (median); CPU native bf16 (AVX512-BF16/AMX): "
           f"{'yes' if native_bf16 else 'no, so run.amp=auto trains in fp32 here'}")
-    print(f"{'model':24s} {'size':>5s} {'variant':>8s} {'att':>7s} {'params':>8s} {'GFLOPs':>7s} {'img/s':>8s} "
+    print(f"{'model':24s} {'size':>5s} {'variant':>15s} {'att':>7s} {'params':>8s} {'GFLOPs':>7s} {'img/s':>8s} "
           f"{'img/cpu-s':>10s} {'x first':>8s} {'x ' + variants[0]:>9s} {'min/epoch':>10s}")
     ref = None
     group_ref: dict[tuple[str, int], float] = {}
@@ -141,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         ref = ref or cpu
         base = group_ref.setdefault((case["name"], case["size"]), wall)
         att = "x".join(str(v) for v in case["att"])
-        print(f"{case['name']:24s} {case['size']:5d} {case['variant']:>8s} {att:>7s} {case['params'] / 1e6:7.2f}M "
+        print(f"{case['name']:24s} {case['size']:5d} {case['variant']:>15s} {att:>7s} {case['params'] / 1e6:7.2f}M "
               f"{case['gflops']:7.3f} "
               f"{wall:8.1f} {cpu:10.1f} "
               f"{cpu / ref:8.2f} {wall / base:9.2f} {FER2013_TRAIN / wall / 60:10.1f}")
