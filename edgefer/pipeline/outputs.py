@@ -14,8 +14,9 @@ from pathlib import Path
 
 from edgefer.pipeline.eventlog import EventLog
 from edgefer.pipeline.recording import Recording
+from edgefer.pipeline.rows import RowWriter, face_rows, row_columns
 from edgefer.pipeline.settings import PipelineSettings
-from edgefer.pipeline.sinks import RowWriter, SinkError, face_rows, row_columns
+from edgefer.pipeline.sinkbase import SinkError
 from edgefer.types import FrameResult
 
 log = logging.getLogger(__name__)

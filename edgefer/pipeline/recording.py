@@ -23,7 +23,8 @@ from typing import Literal
 
 from edgefer.pipeline.eventlog import EventLog
 from edgefer.pipeline.settings import RecordSettings
-from edgefer.pipeline.sinks import SinkError, VideoRecorder, record_path
+from edgefer.pipeline.sinkbase import SinkError
+from edgefer.pipeline.video import VideoRecorder, record_path
 from edgefer.types import FrameResult
 
 #: Frame rate used for recordings of live sources that do not report one.
