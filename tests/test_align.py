@@ -11,6 +11,7 @@ import pytest
 from edgefer.align import (
     DEFAULT_INDICES,
     Aligner,
+    _to_index_convention,
     apply_affine,
     framing_from_landmarks,
     map_to_frame,
@@ -75,6 +76,29 @@ def test_crop_round_trip_within_a_pixel() -> None:
     # template points land on the template
     in_crop = apply_affine(crop.frame_to_crop, marks[list(FRAMING.landmark_indices)])
     np.testing.assert_allclose(in_crop / [96, 112], np.array(FRAMING.template), atol=1e-4)
+
+
+@pytest.mark.parametrize("angle", [0.0, 25.0])
+def test_a_large_face_is_area_averaged_not_aliased(angle: float) -> None:
+    """A face ~8x the crop: fine texture averages to its mean (a bilinear warp alone turns it into
+    aliasing noise), and geometry is unchanged (a blob lands where frame_to_crop says)."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    frame[:, ::2] = 255  # 1-px stripes: pure high frequency, mean 127.5
+    marks = synthetic_landmarks((957.3, 541.7), 433.0, angle_deg=angle)
+    aligner = Aligner(FRAMING, (56, 56))
+    crop = aligner.crop(frame, marks).image.astype(np.float64)
+    naive = cv2.warpAffine(frame, _to_index_convention(aligner.transform(marks)), (56, 56), flags=cv2.INTER_LINEAR)
+    assert abs(crop.mean() - 127.5) < 3 and crop.std() < 6, (crop.mean(), crop.std())
+    assert naive.std() > 4 * crop.std() + 20  # what the antialiasing removes
+    # geometry: a bright disk's centroid lands where the affine puts its centre
+    frame[:] = 0
+    cv2.circle(frame, (1010, 500), 40, (255, 255, 255), -1, lineType=cv2.LINE_AA)
+    crop = aligner.crop(frame, marks)
+    gray = crop.image[:, :, 0].astype(np.float64)
+    ys, xs = np.mgrid[0:56, 0:56]
+    found = np.array([(xs * gray).sum() / gray.sum(), (ys * gray).sum() / gray.sum()]) + 0.5
+    expected = apply_affine(crop.frame_to_crop, np.array([[1010.5, 500.5]]))[0]
+    assert np.linalg.norm(found - expected) < 0.2
 
 
 @pytest.mark.parametrize("map_size", [(112, 96), (28, 24)])
