@@ -45,6 +45,13 @@ test: venv
 clean:
 	rm -rf $(VENV) $(OUT)
 
+# Does every base dependency have a wheel for JetPack 6's Python (3.10, aarch64)? Asks PyPI with
+# `pip download --platform ... --only-binary=:all:` (network, no emulation; not part of `make test`).
+# The last result is recorded in docs/jetson.md. Wheels land in /tmp/wheels_aarch64, never the repo.
+.PHONY: jetson-wheels
+jetson-wheels: venv
+	$(PIP_ENV) $(PY) export/jetson_wheels.py --with-deps --json $(OUT)/jetson_wheels.json
+
 # Long training runs outlast a session (a machine keeps no files between sessions), so their
 # resumable state (last.pt: weights, weight average, optimizer, schedule, history) is committed under
 # train/long_runs/<run>/ at the end of a session and restored at the start of the next one.
