@@ -29,6 +29,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("landmarks", "edgefer.landmarks_cli", "compute the landmark cache of a dataset folder"),
     Command("aumap", "edgefer.au.cli", "draw an image with its AU map overlaid, to check by eye"),
     Command("train", "train.cli", "train an AU-guided expression classifier", "train"),
+    Command("curves", "train.curves", "plot learning curves of training runs side by side", "train"),
     Command("ablate", "train.ablation", "train a recipe with one change at a time and compare (validation only)", "train"),
     Command("eval", "train.eval_cli", "evaluate a checkpoint or ONNX model (accuracy, ATT-COS, CAM-COS)", "train"),
     Command("export", "export.cli", "export a checkpoint to ONNX or an ONNX model to TensorRT", "export"),

@@ -1,4 +1,5 @@
-"""`edgefer ablate`: a plan of candidates trained as real `edgefer train` processes, resumable, reported.
+"""`edgefer ablate`: a plan of candidates trained as real `edgefer train` processes, resumable, reported;
+`edgefer curves` on the runs it made.
 
 Tiny backbone on 200 real FER2013 images, one epoch per candidate: the point is the mechanics.
 """
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 import yaml
 
@@ -52,6 +54,20 @@ def test_plan_trains_each_candidate_once_and_reports(fer_dir, face_model, tmp_pa
     again = _ablate("--plan", str(plan))
     assert again.returncode == 0, again.stderr[-2000:]
     assert (out / "base" / "history.jsonl").stat().st_mtime_ns == mtime
+    # the learning curves of the two candidates, side by side; a line cut by a kill is ignored
+    with open(out / "smooth_mix" / "history.jsonl", "a") as fh:
+        fh.write('{"epoch": 2, "val_accur')
+    png = tmp_path / "curves.png"
+    curves = subprocess.run([sys.executable, "-m", "edgefer.cli", "curves", str(out / "base"),
+                             f"mixed={out / 'smooth_mix'}", "--out", str(png)], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert curves.returncode == 0, curves.stderr[-2000:]
+    assert "base: 1 epochs" in curves.stdout and "mixed: 1 epochs" in curves.stdout
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[1] > 800 and image.std() > 10
+    missing = subprocess.run([sys.executable, "-m", "edgefer.cli", "curves", str(tmp_path), "--out", str(png)],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and str(tmp_path / "history.jsonl") in missing.stderr
 
 
 @pytest.mark.parametrize("plan_text, message", [

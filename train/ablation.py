@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from train.curves import read_history
+
 log = logging.getLogger(__name__)
 
 
@@ -98,19 +100,6 @@ def load_plan(path: str | Path) -> Plan:
     return Plan(base, _overrides(raw.get("common"), f"{p}: common"), candidates, Path(raw.get("out", f"runs/ablation/{p.stem}")))
 
 
-def _history(run_dir: Path) -> list[dict]:
-    path = run_dir / "history.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: the epoch is redone on resume
-            break
-    return rows
-
-
 def _epochs(plan: Plan, cand: Candidate) -> int:
     from train.config import load_train_config
 
@@ -118,7 +107,7 @@ def _epochs(plan: Plan, cand: Candidate) -> int:
 
 
 def outcome(plan: Plan, cand: Candidate) -> Outcome:
-    rows = _history(plan.out / cand.name)
+    rows = read_history(plan.out / cand.name)
     epochs = _epochs(plan, cand)
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"])) if rows else None
     last = rows[-1] if rows else None
