@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", "export.cli", "export a checkpoint to ONNX or an ONNX model to TensorRT", "export"),
     Command("doctor", "edgefer.runtime.doctor", "what this machine offers edgefer (backends, OpenCV, GPU)"),
     Command("bench", "edgefer.bench.cli", "benchmarks that print ratios measured side by side"),
+    Command("selftest", "edgefer.selftest.cli", "check this machine's backends against ONNX Runtime CPU (--gpu: TensorRT)"),
 )
 
 #: Third-party modules that belong to an extra; a ModuleNotFoundError naming one means "install it".
