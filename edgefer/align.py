@@ -23,10 +23,9 @@ averaged those pixels too. The area step only touches the face's region of the f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import math
 
 import cv2
 import numpy as np
