@@ -147,6 +147,17 @@ def test_tensorrt_candidate_without_tensorrt_is_recorded(crops: CropSet, fp32: O
     assert report.status == "fail" and not report.latency
 
 
+def test_a_backend_that_fails_while_running_is_a_finding(crops: CropSet) -> None:
+    """A backend that loads but fails at its first run (e.g. an ONNX Runtime wheel built for another
+    GPU) is recorded for its row; the self-test goes on. Here: crops the model refuses."""
+    report = SelftestReport("cpu", 60)
+    cand = Candidate("onnxruntime-cpu fp32", lambda: OnnxRuntimeClassifier(DEFAULT_MODEL, "onnxruntime-cpu"), ())
+    sources = check_candidates(report, [cand], crops.crops[:, :40, :40], {}, Deadline(60), min_left_s=0)
+    assert sources == {} and not report.latency
+    assert len(report.errors) == 1 and report.errors[0].startswith("onnxruntime-cpu fp32: ")
+    assert str(DEFAULT_MODEL) in report.errors[0] and report.status == "fail"
+
+
 def test_time_limit_skips_stages(crops: CropSet, fp32: OnnxRuntimeClassifier) -> None:
     report = SelftestReport("cpu", 30)
     cand = Candidate("onnxruntime-cpu fp32", lambda: OnnxRuntimeClassifier(DEFAULT_MODEL, "onnxruntime-cpu"), ())
