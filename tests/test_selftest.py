@@ -63,6 +63,15 @@ def test_crops_come_from_the_whole_clip_in_the_models_framing(crops: CropSet, on
     assert crops.crops.std() > 20  # faces, not a replicated border
 
 
+def test_a_clip_with_few_faces_leaves_its_share_to_the_next(noface_mov: Path, one_face_video: Path) -> None:
+    """noface_face.mov shows a face in its second half only: 8 spaced frames find fewer than 8 faces,
+    and the one-face clip makes up the difference."""
+    got = collect_crops([noface_mov, one_face_video], read_onnx_contract(DEFAULT_MODEL), 16)
+    assert len(got) == 16
+    assert 0 < got.per_video[noface_mov.name] < 8
+    assert got.per_video[one_face_video.name] == 16 - got.per_video[noface_mov.name]
+
+
 def test_find_videos_takes_folders_and_names_what_is_missing(videos_dir: Path, tmp_path: Path) -> None:
     found = find_videos([videos_dir])
     assert {p.name for p in found} == {"WolfgangLanger_Pexels.mp4", "head-pose-face-detection-female-and-male.gif",

@@ -125,8 +125,9 @@ def collect_crops(
 ) -> CropSet:
     """Up to `max_crops` real face crops, spread evenly over each video's frames.
 
-    Each video gets an equal share of frames spaced across its whole length (so a clip that runs
-    through several expressions contributes all of them); every face found in a chosen frame is
+    Each video gets an equal share of what is still missing, in frames spaced across its whole
+    length (so a clip that runs through several expressions contributes all of them; a clip with
+    few faces leaves its unused share to the next one); every face found in a chosen frame is
     cut with the contract's framing, as the pipeline cuts it. Frames are decoded in order (seeking
     is unreliable in GIF and HEVC files) and MediaPipe runs in IMAGE mode on the chosen ones only.
     ValueError naming the videos when no face is found at all.
@@ -135,13 +136,13 @@ def collect_crops(
 
     if max_crops < 1:
         raise ValueError(f"need at least one crop, asked for {max_crops}")
-    share = math.ceil(max_crops / len(videos))
     aligner = Aligner(contract.framing, contract.input_size)
     parts: list[np.ndarray] = []
     origins: list[str] = []
     per_video: dict[str, int] = {}
     with FaceTracker(face_model, max_faces=max_faces, mode="image", blendshapes=False) as tracker:
-        for video in videos:
+        for k, video in enumerate(videos):
+            share = math.ceil((max_crops - sum(per_video.values())) / (len(videos) - k))
             cap = cv2.VideoCapture(str(video))
             if not cap.isOpened():
                 raise ValueError(f"{video}: OpenCV cannot open this video")
