@@ -32,6 +32,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("curves", "train.curves", "plot learning curves of training runs side by side", "train"),
     Command("ablate", "train.ablation", "train a recipe with one change at a time and compare (validation only)", "train"),
     Command("eval", "train.eval_cli", "evaluate a checkpoint or ONNX model (accuracy, ATT-COS, CAM-COS)", "train"),
+    Command("explain", "train.explain_cli", "explanation maps of images: attention, CAMs, LIME, occlusion", "train"),
+    Command("study", "train.study", "compare models' explanations with Ekman masks, each other, and by faithfulness", "train"),
     Command("export", "export.cli", "export a checkpoint to ONNX or an ONNX model to TensorRT", "export"),
     Command("doctor", "edgefer.runtime.doctor", "what this machine offers edgefer (backends, OpenCV, GPU)"),
     Command("bench", "edgefer.bench.cli", "benchmarks that print ratios measured side by side"),
