@@ -8,7 +8,8 @@
 `edgefer.runtime`: metrics that need no gradients; CAM-COS when the model exports per-class CAMs).
 Neither: the shipped default model. Landmarks come from `--landmarks` (default: the checkpoint's
 training cache when it covers the same dataset folder, else a per-dataset folder in the edgefer
-cache); what is missing is computed with MediaPipe first.
+cache); what is missing is computed with MediaPipe first. `--faithfulness` adds deletion/insertion
+areas (`train.faithfulness`) under the report key `faithfulness`; without it the report is unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--backend", default="auto", help="runtime backend for --model (auto, onnx-cpu, tensorrt, ...)")
     parser.add_argument("--device", default="cpu", help="torch device for --checkpoint (cpu, cuda)")
+    parser.add_argument("--faithfulness", action="store_true",
+                        help="add deletion/insertion areas (attention, CAM, GradCAM, random) under `faithfulness`")
+    parser.add_argument("--faithfulness-steps", type=int, default=16, help="deletion/insertion steps (default 16)")
 
 
 def _scorer(path: str, args: argparse.Namespace, is_checkpoint: bool):
@@ -51,6 +55,21 @@ def _scorer(path: str, args: argparse.Namespace, is_checkpoint: bool):
     if is_checkpoint:
         return TorchScorer(path, cam_method=args.cam, device=args.device)
     return RuntimeScorer(path, backend=args.backend)
+
+
+def _faithfulness(scorer, split, args: argparse.Namespace) -> dict:
+    """Deletion/insertion areas (`train.faithfulness`) of the attention, the CAM method and, for a
+    checkpoint, GradCAM, with a random map as the reference; only with --faithfulness."""
+    from train.evaluate import to_crops
+    from train.explain import ExplainModel
+    from train.faithfulness import faithfulness_report
+
+    model = ExplainModel.from_scorer(scorer)
+    offered = model.methods()
+    wanted = ("attention", args.cam if model.kind == "checkpoint" else "cam", "gradcam")
+    methods = tuple(dict.fromkeys(m for m in wanted if m in offered))
+    crops = to_crops(split.images, model.input_size)
+    return faithfulness_report(model, crops, methods, steps=args.faithfulness_steps)
 
 
 def _is_checkpoint(path: str) -> bool:
@@ -149,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
             for k in ("accuracy", "macro_f1", "att_cos", "cam_cos", "ekman_iou")
         }
         results.append((Path(args.compare).parent.name + "/" + Path(args.compare).name, res2))
+        if args.faithfulness:
+            report["compare"]["faithfulness"] = _faithfulness(other, split, args)
+    if args.faithfulness:
+        report["faithfulness"] = _faithfulness(scorer, split, args)
     if args.figures:
         from train.figures import plot_class_maps, plot_confusion
 
@@ -170,5 +193,11 @@ def run(args: argparse.Namespace) -> int:
     h, w = contract.attention_size
     print(f"ATT-COS ceiling of a {h}x{w} attention map at {report['reference_size']} px: "
           f"{_fmt(report.get('att_cos_ceiling'))} (a perfect map of that size; see docs/training.md)")
+    named = [(results[0][0], report)] + ([(results[1][0], report["compare"])] if len(results) > 1 else [])
+    for name, rep in named:
+        for method, v in rep.get("faithfulness", {}).items():
+            if isinstance(v, dict):
+                print(f"faithfulness {name[-30:]:30s} {method:10s} deletion AUC {v['deletion_auc']:.4f} "
+                      f"insertion AUC {v['insertion_auc']:.4f}")
     print(f"n = {report['n']} images, {report['n_with_map']} with an AU map; report: {args.report}")
     return 0
