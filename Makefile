@@ -52,32 +52,28 @@ clean:
 jetson-wheels: venv
 	$(PIP_ENV) $(PY) export/jetson_wheels.py --with-deps --json $(OUT)/jetson_wheels.json
 
-# Long training runs outlast a session (a machine keeps no files between sessions), so their
-# resumable state (last.pt: weights, weight average, optimizer, schedule, history) is committed under
-# train/long_runs/<run>/ at the end of a session and restored at the start of the next one.
-# The runs resume exactly where the copied last.pt left them (docs/training.md, "Long runs").
+# Long training runs outlast a session (a machine keeps no files between sessions), so what an
+# unfinished run needs to continue (last.pt, history, config) is committed under train/long_runs/<run>/
+# at the end of a session and restored at the start of the next (train/long_runs.py says what is kept).
 LONG_RUNS ?= fer2013_edge2_au fer2013_edge2_baseline
+ABLATION ?= configs/train/ablation/fer2013_recipe.yaml
+ABLATION_RUNS ?= $(addprefix ablation/fer2013_recipe/,base label_smoothing mixup_cutmix ema camera all)
 .PHONY: long-runs-save long-runs-restore long-runs-resume
 
-long-runs-save:
-	@for r in $(LONG_RUNS); do \
-	  if [ -f runs/$$r/last.pt ]; then mkdir -p train/long_runs/$$r && \
-	    cp runs/$$r/last.pt train/long_runs/$$r/ && { [ ! -f runs/$$r/history.jsonl ] || cp runs/$$r/history.jsonl train/long_runs/$$r/; } && \
-	    echo "saved runs/$$r -> train/long_runs/$$r"; fi; \
-	done
+long-runs-save: venv
+	$(PY) -m train.long_runs save $(LONG_RUNS) $(ABLATION_RUNS)
 
-long-runs-restore:
-	@for r in $(LONG_RUNS); do \
-	  if [ -f train/long_runs/$$r/last.pt ] && [ ! -f runs/$$r/last.pt ]; then mkdir -p runs/$$r && \
-	    cp train/long_runs/$$r/last.pt runs/$$r/ && { [ ! -f train/long_runs/$$r/history.jsonl ] || cp train/long_runs/$$r/history.jsonl runs/$$r/; } && \
-	    echo "restored runs/$$r"; fi; \
-	done
+long-runs-restore: venv
+	$(PY) -m train.long_runs restore $(LONG_RUNS) $(ABLATION_RUNS)
 
-# Continue every long run in the background at low priority (one core each); logs in runs/<run>.out.
-# Stop with `pkill -TERM -f "edgefer train"` (each saves last.pt), then `make long-runs-save`.
-long-runs-resume: venv long-runs-restore
+# Continue the long runs and the ablation in the background at low priority (one core each; logs in
+# runs/*.out). Stop with `pkill -TERM -f "edgefer (train|ablate)"` (each run saves last.pt), then
+# `make long-runs-save` and commit.
+long-runs-resume: long-runs-restore
+	@mkdir -p runs
 	@for r in $(LONG_RUNS); do \
 	  if [ -f runs/$$r/last.pt ]; then nohup nice -n 5 $(VENV)/bin/edgefer train --out runs/$$r --resume run.progress=false >> runs/$$r.out 2>&1 & \
 	  else nohup nice -n 5 $(VENV)/bin/edgefer train --config configs/train/$$r.yaml run.progress=false >> runs/$$r.out 2>&1 & fi; \
 	  echo "training runs/$$r in the background (log runs/$$r.out)"; \
 	done
+	nohup nice -n 5 $(VENV)/bin/edgefer ablate --plan $(ABLATION) --jobs 1 >> runs/ablation.out 2>&1 &
