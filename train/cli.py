@@ -35,15 +35,8 @@ def resolve_run_dir(args: argparse.Namespace, cfg_out: str) -> Path:
     return Path("runs") / name
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from edgefer.config import ConfigError, parse_overrides, validate_settings
+    from edgefer.config import ConfigError, merge_nested, parse_overrides, validate_settings
     from train.config import TrainConfig, load_train_config
 
     try:
@@ -60,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             from train.checkpoint import read_payload
 
             stored = json.loads(read_payload(last)["config"])
-            cfg = validate_settings(TrainConfig, _merge(stored, parse_overrides(args.overrides)), f"{last} (+ overrides)")
+            cfg = validate_settings(TrainConfig, merge_nested(stored, parse_overrides(args.overrides)), f"{last} (+ overrides)")
         else:
             if not args.config:
                 print("edgefer train needs --config RECIPE.yaml (see configs/train/)", file=sys.stderr)

@@ -18,7 +18,6 @@ from typing import Any
 
 import timm
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from edgefer.classes import NUM_CLASSES
@@ -147,8 +146,3 @@ class AUGuidedNet(nn.Module):
 
 def build_model(spec: ModelSpec, pretrained: bool = False, pretrained_path: str = "") -> AUGuidedNet:
     return AUGuidedNet(spec, pretrained=pretrained, pretrained_path=pretrained_path)
-
-
-def upsample_like(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, h, w) -> (N, H, W) bilinear (align_corners=False)."""
-    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

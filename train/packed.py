@@ -65,10 +65,6 @@ class PackedSplit:
             self.images[index], self.labels[index], self.relpaths[index], self.landmarks[index], dict(self.meta)
         )
 
-    def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=NUM_CLASSES)
-        return {name: int(c) for name, c in zip(EXPRESSIONS, counts)}
-
     def validate(self, source: str) -> None:
         """Shapes and labels consistent; ValueError naming `source` otherwise."""
         n = len(self.labels)

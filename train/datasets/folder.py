@@ -13,9 +13,6 @@ from pathlib import Path
 from edgefer.classes import FER2013_FOLDERS, class_index
 from train.datasets.base import Entry
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm"})
-
-
 def folder_class(name: str, where: Path) -> int:
     """Project class index of a class folder name; ValueError naming the folder when unknown."""
     key = name.strip().lower()
