@@ -200,7 +200,7 @@ class Tolerance:
 #: Stated before any GPU run (none was available when they were set): FP32 on another device
 #: differs only by summation order; FP16 keeps about 3 significant digits; INT8 on the same Q/DQ
 #: file differs by rounding and fusion. INT8 against the FP32 model carries the quantisation error
-#: itself (on the CPU, on 53 video crops: top-1 0.89, max |dp| 0.36; docs/jetson.md): reported only.
+#: itself (on the CPU, on 51 video crops: top-1 0.88, max |dp| 0.36; docs/jetson.md): reported only.
 TOLERANCES: dict[str, Tolerance] = {
     t.name: t
     for t in (
