@@ -151,12 +151,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             report.skipped.append(Skipped("int8", f"no INT8 model beside {model} (pass --int8-model)"))
 
-        def ort_cpu(path: Path) -> Candidate:
-            return Candidate(f"onnxruntime-cpu {'int8' if path is q8 else 'fp32'}",
-                             lambda: OnnxRuntimeClassifier(path, "onnxruntime-cpu"),
-                             (("onnxruntime-cpu fp32", "info"),) if path is q8 else ())
+        def ort_cpu(path: Path, label: str, refs: tuple[tuple[str, str], ...]) -> Candidate:
+            return Candidate(f"onnxruntime-cpu {label}", lambda: OnnxRuntimeClassifier(path, "onnxruntime-cpu"), refs)
 
-        candidates = [ort_cpu(fp32)]
+        # The CPU rows come first in both modes: the baseline every GPU figure is read against, and
+        # the INT8 file's own quantisation error (reported, not judged).
+        candidates = [ort_cpu(fp32, "fp32", ())]
+        if q8 is not None:
+            candidates.append(ort_cpu(q8, "int8", (("onnxruntime-cpu fp32", "info"),)))
         if args.gpu:
             candidates.append(tensorrt_candidate(
                 report, "tensorrt fp16", fp32, "fp16", models / f"{fp32.stem}.fp16.engine", args.max_batch,
@@ -172,8 +174,6 @@ def run(args: argparse.Namespace) -> int:
                 if backend in have:  # ORT's TensorRT provider runs with trt_fp16_enable (onnx_backend)
                     candidates.append(ort_gpu_candidate(backend, fp32, backend, (("onnxruntime-cpu fp32", tol),)))
             report.skipped += [Skipped("optional backend", m) for m in optional]
-        elif q8 is not None:
-            candidates.append(ort_cpu(q8))
         sources = check_candidates(report, candidates, crops.crops, references, deadline,
                                    batches=args.batches, iters=args.iters)
 
