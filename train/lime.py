@@ -15,14 +15,15 @@ defaults (quickshift on RGB photos, 1000 samples) do not suit a 56x56 grey crop.
 The map paints each superpixel with its coefficient (signed: positive = evidence for the class).
 
 Sample budget: `n_samples` forward passes per image (default 500 in `edgefer explain`; the study uses
-fewer, see docs/interpretability.md). Determinism: image i of a call draws from
-`numpy.random.default_rng([seed, i])`, so a map depends on the seed and the image's position only,
-not on the batch size or the machine.
+fewer, see docs/interpretability.md). Determinism: a crop draws from
+`numpy.random.default_rng([seed, crc32(crop bytes)])`, so its map depends on the seed and the crop
+only, not on the other images of the call, their order, or the machine.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 
 import cv2
 import numpy as np
@@ -94,5 +95,6 @@ def lime_maps(model, crops: np.ndarray, n_samples: int = 500, seed: int = 0, reg
     fill = model.baseline()
     out = np.empty((len(crops), NUM_CLASSES, size, size), np.float32)
     for i in tqdm(range(len(crops)), desc="lime", unit="img", disable=not progress, leave=False):
-        out[i] = lime_image(model, crops[i], n_samples, np.random.default_rng([seed, i]), region, fill)
+        rng = np.random.default_rng([seed, zlib.crc32(np.ascontiguousarray(crops[i]).tobytes())])
+        out[i] = lime_image(model, crops[i], n_samples, rng, region, fill)
     return out
