@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgefer.redact import redact
+
 
 class ConfigError(ValueError):
     """A configuration file or override that cannot be used; the message says where and why."""
@@ -80,8 +82,9 @@ def _describe(errors: Sequence[Mapping[str, Any]], source: str) -> str:
         elif err["type"] == "missing":
             lines.append(f"{source}: missing required key {key!r}")
         else:
-            got = err.get("input")
-            lines.append(f"{source}: key {key!r}: {err['msg']} (got {got!r})")
+            # The input may be a URL with a password (a camera, a broker): masked like every source.
+            got = redact(repr(err.get("input")))
+            lines.append(f"{source}: key {key!r}: {err['msg']} (got {got})")
     return "\n".join(lines)
 
 

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting, e.g. record.codec=avc1 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--serve", metavar="[HOST:]PORT", help="serve a monitoring page, MJPEG, rows, /metrics "
+                        "(127.0.0.1 unless HOST is given; another HOST needs a token; docs/remote.md)")
+    parser.add_argument("--events", metavar="mqtt://[USER:PASS@]HOST[:PORT]/TOPIC",
+                        help="publish the per-face rows as JSON to an MQTT broker (docs/remote.md)")
+    parser.add_argument("--events-changes", action="store_true", default=None,
+                        help="with --events: only a track's start, expression changes and end")
 
 
 def build_settings(args: argparse.Namespace):
@@ -98,6 +104,9 @@ def build_settings(args: argparse.Namespace):
     put("smoothing", args.smoothing)
     put("max_frames", args.max_frames)
     put("face_model", str(args.face_model) if args.face_model else None)
+    put("serve.address", getattr(args, "serve", None))
+    put("events.url", getattr(args, "events", None))
+    put("events.mode", "changes" if getattr(args, "events_changes", None) else None)
     merged = merge_nested(merge_nested(data, flags), parse_overrides(args.set))
     source = str(args.config) if args.config else "command line"
     return validate_settings(PipelineSettings, merged, source)
@@ -160,6 +169,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgefer run: {folder}", file=sys.stderr)
         return 2
 
+    remote = None
+    if settings.serve.address is not None or settings.events.url is not None:
+        from edgefer.remote.session import RemoteSession, ServeError
+
+        remote = RemoteSession(settings)
+        try:
+            remote.start()
+        except ServeError as exc:
+            print(f"edgefer run: {exc}", file=sys.stderr)
+            return 2
+        for line in remote.announce():
+            print(line, file=sys.stderr)
+
     from tqdm import tqdm
 
     from edgefer.pipeline.runner import PipelineError, run_pipeline
@@ -180,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     bars: list = []
 
     def _on_result(_result) -> None:
+        if remote is not None:
+            remote.on_result(_result)
         if args.no_progress:
             return
         if not bars:
@@ -198,13 +222,16 @@ def run(args: argparse.Namespace) -> int:
         # gets the credential filter too.
         with logging_redirect_tqdm():
             install_log_redaction()
-            stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop)
+            stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop,
+                                 on_created=remote.attach if remote is not None else None)
     except PipelineError as exc:
         print(f"edgefer run: {exc}", file=sys.stderr)
         return 2
     finally:
         for bar in bars:
             bar.close()
+        if remote is not None:
+            remote.close()  # drains the event queue (events.drain_s), then stops the server
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -222,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("outputs: none (add --record OUT.mp4 and/or --csv OUT.csv)")
     print(stats.format())
+    for line in remote.summary() if remote is not None else []:
+        print(line)
     if received:
         return 128 + received[0]
     if stats.frames_read == 0 or errors:

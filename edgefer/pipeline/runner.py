@@ -364,6 +364,7 @@ def run_pipeline(
     on_result: Callable[[FrameResult], None] | None = None,
     on_event: Callable[[PipelineEvent], None] | None = None,
     stop_event: threading.Event | None = None,
+    on_created: Callable[[Pipeline], None] | None = None,
 ) -> PipelineStats:
     """Run to the end (or until `stop_event` is set, or q/Esc in the window) and return the stats.
 
@@ -381,6 +382,8 @@ def run_pipeline(
             on_result(result)
 
     pipeline = Pipeline(settings, on_result=_result, on_event=on_event)
+    if on_created is not None:  # e.g. the remote outputs, which read its stats while it runs
+        on_created(pipeline)
     try:
         pipeline.start()
         while not pipeline.wait(0.02 if display else 0.2):

@@ -17,16 +17,19 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from edgefer import live as vocab
 from edgefer.config import Settings, load_settings
 from edgefer.live import HEATMAP_MODES, HeatmapMode
+from edgefer.remote.address import parse_mqtt_url, parse_serve_address
 
 __all__ = [
     "HEATMAP_MODES",
     "CaptureSettings",
+    "EventsSettings",
     "HeatmapMode",
     "HeatmapSettings",
     "LiveSettings",
     "PipelineSettings",
     "ReconnectSettings",
     "RecordSettings",
+    "ServeSettings",
     "load_pipeline_settings",
 ]
 
@@ -147,6 +150,55 @@ class RecordSettings(Settings):
         return value.lstrip(".").lower()
 
 
+class ServeSettings(Settings):
+    """`--serve [HOST:]PORT`: the monitoring page, MJPEG stream, rows, metrics (docs/remote.md).
+
+    Bound to 127.0.0.1 unless a host is given; any other host needs a `token` on every request
+    (this key, else the EDGEFER_SERVE_TOKEN variable, else one generated and printed once).
+    The stream is encoded once per frame, at most `stream_fps` times a second, and only while
+    someone watches; `max_clients` bounds the open connections (two per open page).
+    """
+
+    address: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    max_clients: int = Field(default=16, ge=1, le=256)
+    stream_fps: float = Field(default=10.0, gt=0, le=60)
+    jpeg_quality: int = Field(default=75, ge=10, le=100)
+    #: Frames wider than this are scaled down before JPEG encoding (None: full size).
+    max_width: int | None = Field(default=960, ge=64)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_serve_address(value)
+        return value
+
+
+class EventsSettings(Settings):
+    """`--events mqtt://[user:pass@]host[:port]/topic`: rows (or only changes) to a broker.
+
+    `mode: rows` publishes every per-face row; `changes` only a track's start, each change of its
+    expression, and its end (`end_after_s` without the face). While the broker is away, messages
+    wait in a queue of `queue_size` (the oldest are dropped and counted when it is full);
+    `drain_s` is how long the end of a run waits for the queue to empty.
+    """
+
+    url: str | None = Field(default=None, repr=False)
+    mode: Literal["rows", "changes"] = "rows"
+    queue_size: int = Field(default=10000, ge=1)
+    qos: Literal[0, 1] = 1
+    end_after_s: float = Field(default=1.0, gt=0)
+    drain_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_mqtt_url(value)
+        return value
+
+
 class PipelineSettings(Settings):
     """Everything a pipeline run needs. CLI flags of `edgefer run` override these keys."""
 
@@ -173,6 +225,8 @@ class PipelineSettings(Settings):
     queue_size: int = Field(default=2, ge=1, le=64)
     show_fps: bool = True
     window_name: str = "edgefer"
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     @field_validator("source", mode="before")
     @classmethod
