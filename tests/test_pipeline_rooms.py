@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -36,10 +37,50 @@ def test_live_queue_keeps_the_newest_item_and_never_drops_the_end() -> None:
     got: list[int] = []
     consumer = threading.Thread(target=lambda: got.extend(s.item for s in q.items()))
     consumer.start()
-    q.close()  # waits for the consumer to make room: the end marker is never dropped either
-    q.close()  # idempotent: one end marker
+    q.close()  # returns at once: the end needs no free slot, and what is queued is still delivered
+    q.close()  # idempotent
     consumer.join(5)
+    assert not consumer.is_alive()
     assert got == [3]
+
+
+def test_close_never_waits_for_a_consumer_and_later_puts_are_refused() -> None:
+    """The hang seen once in `make test`: the end used to be an item that needed a free slot, so
+    `close` polled for room only a consumer could make. Now the end is a flag."""
+    q: StageQueue[int] = StageQueue(1, threading.Event())
+    assert q.put(Stamped(1, 0.0))
+    t0 = time.monotonic()
+    q.close()  # full queue, no consumer at all: returns at once
+    q.close()
+    assert time.monotonic() - t0 < 0.05
+    assert not q.put(Stamped(2, 0.0)) and q.offer_newest(Stamped(3, 0.0)) == 0  # refused, never queued
+    assert [s.item for s in q.items()] == [1]  # what was queued before the end is delivered
+
+
+def test_close_racing_a_live_producer_and_consumer_always_ends() -> None:
+    """close from another thread while the producer offers as fast as it can and the consumer
+    takes: the consumer always ends, nothing blocks (200 rounds, each bounded by a join)."""
+    for _ in range(200):
+        q: StageQueue[int] = StageQueue(1, threading.Event())
+        got: list[int] = []
+        consumer = threading.Thread(target=lambda q=q, got=got: got.extend(s.item for s in q.items()))
+        offered = threading.Event()
+
+        def produce(q: StageQueue[int] = q, offered: threading.Event = offered) -> None:
+            for i in range(50):
+                q.offer_newest(Stamped(i, 0.0))
+                offered.set()
+
+        producer = threading.Thread(target=produce)
+        consumer.start()
+        producer.start()
+        offered.wait(5)
+        q.close()
+        q.close()
+        producer.join(5)
+        consumer.join(5)
+        assert not producer.is_alive() and not consumer.is_alive()
+        assert got == sorted(got)  # in order, the newest kept
 
 
 def test_file_queue_delivers_every_item_in_order_then_ends() -> None:
