@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgefer.classes import EXPRESSIONS
-from tests.test_train_support import TEST_LIMIT, landmark_cache, session_root, train_run
+from tests.support.training import TEST_LIMIT, landmark_cache, session_root, train_run
 
 KEYS = ("accuracy", "macro_f1", "per_class_recall", "confusion", "att_cos", "cam_cos", "ekman_iou", "n", "n_with_map")
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from edgefer.cli import build_parser, main
 from edgefer.pipeline.cli import build_settings
-from tests.test_pipeline_helpers import count_frames, read_jsonl
+from tests.support.pipeline import count_frames, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 

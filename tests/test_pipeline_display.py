@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.subprocess_helpers import reaped
-from tests.test_pipeline_helpers import make_clip
+from tests.support.pipeline import make_clip
+from tests.support.processes import reaped
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pytest
 
 from edgefer.classes import EXPRESSIONS
 from edgefer.pipeline.sinks import row_columns
-from tests.test_pipeline_helpers import count_frames, read_csv, read_jsonl, run_to_end, settings
+from tests.support.pipeline import count_frames, read_csv, read_jsonl, run_to_end, settings
 
 
 def test_one_face_video_every_frame(one_face_video, tiny_onnx_model, face_model, tmp_path):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from edgefer.pipeline.runner import Pipeline
-from tests.subprocess_helpers import reaped
-from tests.test_pipeline_helpers import count_frames, make_clip, read_csv, rss_mb, run_to_end, settings
+from tests.support.pipeline import CallbackFailures, count_frames, make_clip, read_csv, rss_mb, run_to_end, settings
+from tests.support.processes import reaped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -216,9 +216,11 @@ def test_long_looped_run_keeps_memory_flat(soak_clip, tiny_onnx_model, face_mode
     s = settings(soak_clip, tiny_onnx_model, face_model, max_frames=3000, capture={"loop": True}, csv=rows,
                  record={"path": rec, "segment_seconds": 30.0})
     events = []
-    with Pipeline(s, on_result=on_result, on_event=events.append) as p:
+    failures = CallbackFailures()  # the runner swallows a callback's exception: asserted after the run
+    with Pipeline(s, on_result=failures.wrap(on_result), on_event=events.append) as p:
         p.start()
         assert p.wait(300)
+    failures.check()
     st = p.stats()
     assert st.frames_processed == 3000 and not [e for e in events if e.kind == "error"]
     growth = marks[3000] - marks[600]

@@ -15,7 +15,7 @@ import torch
 
 from edgefer.classes import EXPRESSIONS
 from edgefer.config import ConfigError
-from tests.test_train_support import base_config, landmark_cache, session_root, train_run
+from tests.support.training import base_config, landmark_cache, session_root, train_run
 
 
 @pytest.fixture(scope="module")

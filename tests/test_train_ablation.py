@@ -15,7 +15,7 @@ import cv2
 import pytest
 import yaml
 
-from tests.test_train_support import base_config, landmark_cache, session_root
+from tests.support.training import base_config, landmark_cache, session_root
 
 REPO = Path(__file__).resolve().parents[1]
 

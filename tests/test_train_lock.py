@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.subprocess_helpers import reaped
-from tests.test_train_support import base_config, landmark_cache, session_root
+from tests.support.processes import reaped
+from tests.support.training import base_config, landmark_cache, session_root
 from train.run_lock import RunFolderBusy, locked_run_dir
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.subprocess_helpers import reaped
+from tests.support.processes import reaped
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH = "import cv2, sys\nfrom edgefer.cli import main\nsys.exit(main(sys.argv[1:]))\n"

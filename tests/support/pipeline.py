@@ -1,10 +1,13 @@
-"""Helpers shared by the pipeline tests (no tests here): small real clips, reading outputs back."""
+"""Helpers shared by the pipeline tests (no tests here): small real clips, running a pipeline to its
+end with the callbacks' checks asserted afterwards, reading outputs back."""
 
 from __future__ import annotations
 
 import csv
 import json
 import threading
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,21 +76,53 @@ class Run:
         return [e.message for e in self.events if kind is None or e.kind == kind]
 
 
+class CallbackFailures:
+    """Failures inside callbacks that the pipeline calls on its own threads, kept for after the run.
+
+    The pipeline logs and swallows an exception from `on_result` (a callback must never kill the
+    sink), so an `assert` inside a callback cannot fail a test by itself. Wrap the callback with
+    `wrap`, and call `check()` once the run is over: it fails the test with every failure seen.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failures: list[str] = []
+
+    def wrap(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def checked(*args: Any, **kwargs: Any) -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - an assertion or a bug in the test's callback; reported by check()
+                with self._lock:
+                    self.failures.append(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+        return checked
+
+    def check(self) -> None:
+        with self._lock:
+            failures = list(self.failures)
+        assert not failures, f"{len(failures)} callback call(s) failed; the first:\n{failures[0]}"
+
+
 def run_to_end(s: PipelineSettings, timeout: float = 120.0) -> Run:
-    """Run a pipeline to its end through the public API, collecting events and results."""
+    """Run a pipeline to its end through the public API, collecting events and results; what the
+    result callback checked on every frame is asserted after the run (`CallbackFailures`)."""
     events: list[PipelineEvent] = []
     counts: list[int] = []
     lock = threading.Lock()
+    failures = CallbackFailures()
 
     def on_result(r: FrameResult) -> None:
-        assert r.annotated is not None and r.annotated.shape == r.frame.image.shape
+        assert r.annotated is not None, f"frame {r.frame.index}: no annotated image"
+        assert r.annotated.shape == r.frame.image.shape, f"frame {r.frame.index}: {r.annotated.shape} != {r.frame.image.shape}"
         with lock:
             counts.append(len(r.predictions))
 
-    with Pipeline(s, on_result=on_result, on_event=events.append) as p:
+    with Pipeline(s, on_result=failures.wrap(on_result), on_event=events.append) as p:
         p.start()
         assert p.wait(timeout), "pipeline did not finish in time"
     assert not [t for t in threading.enumerate() if t.name.startswith("edgefer-")], "stage threads left behind"
+    failures.check()
     return Run(p.stats(), events, len(counts), counts)
 
 
