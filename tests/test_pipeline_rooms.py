@@ -192,3 +192,21 @@ def test_missing_file_knows_image_sequences_and_non_files(tmp_path: Path) -> Non
     assert SourceSpec.parse(str(tmp_path / "img_%04d.png")).missing_file() is None  # FFmpeg resolves it
     for live_source in ("0", "/dev/video0", "rtsp://host/stream", "csi://0"):
         assert SourceSpec.parse(live_source).missing_file() is None
+
+
+def test_a_folder_is_called_a_folder_by_the_pipeline_api_not_a_missing_file(tmp_path: Path) -> None:
+    """`Pipeline.start` (and so the window, which asks `SourceSpec` the same) names a folder as
+    such, before any model loads; a missing file is still "not found"."""
+    from edgefer.pipeline.runner import Pipeline, PipelineError
+
+    spec = SourceSpec.parse(str(tmp_path))
+    assert spec.missing_file() == tmp_path
+    problem = spec.file_problem()
+    assert problem is not None and f"source {tmp_path} is a folder, not a video file" in problem
+    assert str(tmp_path / "img_%04d.png") in problem
+    with pytest.raises(PipelineError, match="is a folder, not a video file") as info:
+        Pipeline(PipelineSettings(source=str(tmp_path), headless=True)).start()
+    assert "not found" not in str(info.value)
+    with pytest.raises(PipelineError, match="source file not found"):
+        Pipeline(PipelineSettings(source=str(tmp_path / "nope.mp4"), headless=True)).start()
+    assert SourceSpec.parse(str(tmp_path / "img_%04d.png")).file_problem() is None

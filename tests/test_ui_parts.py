@@ -17,7 +17,7 @@ from edgefer.types import Box, Face, FacePrediction, Frame, FrameResult
 from ui.cameras import list_cameras
 from ui.history import HistoryStore
 from ui.outputs import recording_path, write_snapshot
-from ui.prefs import HEATMAP_MODES, UiPrefs, prefs_from_mapping, prefs_to_mapping
+from ui.prefs import HEATMAP_MODES, UiPrefs, needs_password, prefs_from_mapping, prefs_to_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,6 +101,17 @@ def test_prefs_round_trip_and_bad_values_fall_back(caplog: pytest.LogCaptureFixt
     assert (q.heatmap, q.opacity, q.max_faces) == ("attention", 0.45, 4)
     assert q.source == "a.mp4"
     assert "test.ini: ignoring stored heatmap='gradcam'" in caplog.text
+
+
+def test_prefs_never_keep_a_password() -> None:
+    p = UiPrefs(source="rtsp://admin:pw123@cam.local:554/s?token=abc")
+    p.remember_source(p.source)
+    p.remember_source("rtsp://admin:other@cam.local:554/s?token=abc")  # same camera, another password: one entry
+    assert p.recent_sources == ["rtsp://admin:***@cam.local:554/s?token=***"]
+    stored = prefs_to_mapping(p)
+    assert "pw123" not in repr(stored) and "abc" not in repr(stored)
+    assert stored["source"] == "rtsp://admin:***@cam.local:554/s?token=***"
+    assert needs_password(stored["source"]) and not needs_password("rtsp://cam.local/s") and not needs_password("0")
 
 
 def test_heatmap_cycle_visits_every_mode() -> None:

@@ -359,3 +359,33 @@ def test_end_of_file_keeps_the_last_picture_and_can_replay(qtbot, qapp, tmp_path
     qtbot.waitUntil(lambda: win.controller.state == "finished" and win.results_shown > first_run, timeout=WAIT_MS)
     win.close()
     assert not [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+
+def test_a_password_is_never_shown_nor_stored(qtbot, qapp, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Decision: the window never persists a password. The INI file and the recent list keep
+    `rtsp://user:***@host/...`; choosing that entry asks the user to type the password again;
+    a failure to start shows the source masked (banner and log)."""
+    url = "rtsp://admin:s3cr3t-pw@127.0.0.1:9/stream1"
+
+    def failing_factory(request, on_result, on_event):
+        raise RuntimeError(f"cannot open {request.source}")  # a library error that names the source as given
+
+    win = MainWindow(_settings(tmp_path), pipeline_factory=failing_factory)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.start_source(url)
+    qtbot.waitUntil(win.banner.isVisible, timeout=WAIT_MS)
+    shown = win.banner.label.text()
+    assert "s3cr3t" not in shown and "rtsp://admin:***@127.0.0.1:9/stream1" in shown
+    assert "s3cr3t" not in caplog.text
+    assert win.prefs.recent_sources[0] == "rtsp://admin:***@127.0.0.1:9/stream1"
+    win.close()  # saves the settings
+    ini = (tmp_path / "ui.ini").read_bytes()
+    assert b"s3cr3t" not in ini and b"admin:***@127.0.0.1" in ini
+    second = MainWindow(_settings(tmp_path), pipeline_factory=failing_factory)
+    qtbot.addWidget(second)
+    second.show()
+    masked = second.prefs.recent_sources[0]
+    assert not second.start_source(masked)  # refused before anything starts: the password is missing
+    assert "Type the password" in second.banner.label.text() and second.controller.state != "starting"
+    second.close()

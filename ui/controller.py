@@ -33,6 +33,7 @@ from edgefer.pipeline.events import PipelineEvent
 from edgefer.pipeline.mailbox import Mailbox
 from edgefer.pipeline.settings import CaptureSettings, LiveSettings, PipelineSettings
 from edgefer.pipeline.stats import PipelineStats
+from edgefer.redact import redact
 from edgefer.types import FrameResult
 from ui.history import HistoryStore
 
@@ -217,8 +218,9 @@ class PipelineController(QObject):
             pipeline = self.factory(request, on_result, on_event)
             pipeline.start()
         except Exception as exc:  # noqa: BLE001 - bad source/model (any error type): shown, the app goes on
-            log.warning("cannot start the pipeline on %s: %s", request.source, exc)
-            self._workerFailed.emit(generation, f"Cannot start on {request.source}: {exc}")
+            shown = redact(request.source)  # the password opens the stream; it is shown nowhere
+            log.warning("cannot start the pipeline on %s: %s", shown, redact(exc))
+            self._workerFailed.emit(generation, f"Cannot start on {shown}: {redact(exc)}")
             return
         with self._lock:
             stale = generation != self._generation

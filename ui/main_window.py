@@ -23,13 +23,14 @@ from edgefer.pipeline.events import PipelineEvent
 from edgefer.pipeline.settings import LiveSettings
 from edgefer.pipeline.sources import SourceSpec
 from edgefer.pipeline.stats import PipelineStats
+from edgefer.redact import MASK, redact
 from edgefer.types import FrameResult
 from ui.banner import Banner, FaultKind
 from ui.controller import PipelineController, PipelineFactory, RunRequest, default_pipeline_factory
 from ui.face_panels import FacePanelList
 from ui.history import HistoryStore
 from ui.outputs import Snapshot, recording_path, write_snapshot
-from ui.prefs import HEATMAP_LABELS
+from ui.prefs import HEATMAP_LABELS, needs_password
 from ui.settings_panel import SettingsPanel
 from ui.status import RecordClock, StatusReadouts, recording_text
 from ui.toolbar import Actions, SourceToolbar
@@ -172,16 +173,21 @@ class MainWindow(QMainWindow):
             self.show_fault("warning", "source", "Choose a source first: a camera, a video file or a stream URL.")
             return False
         try:
-            missing = SourceSpec.parse(source).missing_file()
+            problem = SourceSpec.parse(source).file_problem()
         except ValueError as exc:
             self.show_fault("error", "source", str(exc))
             return False
-        if missing is not None:
-            self.show_fault("error", "source", f"Video file not found: {missing}")
+        if problem is not None:
+            self.show_fault("error", "source", problem[0].upper() + problem[1:])
+            return False
+        if needs_password(source):
+            self.source_edit.setText(source)
+            self.show_fault("warning", "source", f"Type the password in place of {MASK} in {source}: "
+                            "edgefer never stores a password, so the recent list keeps it masked.")
             return False
         self.source_edit.setText(source)
         self.banner.hide()
-        self.video.clear("Opening " + source + "\u2026")
+        self.video.clear("Opening " + redact(source) + "\u2026")
         self.face_list.clear()
         self.last_result = None
         request = RunRequest(source=source, model=self.prefs.model, live=self.settings_panel.live(),
@@ -191,7 +197,7 @@ class MainWindow(QMainWindow):
         self.prefs.source = source
         self.prefs.remember_source(source)
         self.source_toolbar.set_recent(self.prefs.recent_sources)
-        self.status_bar.showMessage(f"Opening {source}\u2026", 4000)
+        self.status_bar.showMessage(f"Opening {redact(source)}\u2026", 4000)
         self._sync_controls()
         return True
 
@@ -256,7 +262,7 @@ class MainWindow(QMainWindow):
         model = (stats.model if stats is not None else "") or self.prefs.model or "default"
         try:
             snap = write_snapshot(result, self.output_edit.text().strip() or self.prefs.output_dir,
-                                  source=self.prefs.source, model=model)
+                                  source=redact(self.prefs.source), model=model)
         except (OSError, ValueError) as exc:
             self.show_fault("error", "snapshot", f"Snapshot failed: {exc}")
             return None

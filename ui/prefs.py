@@ -19,10 +19,12 @@ from typing import Any
 
 from edgefer.live import HEATMAP_MODES, MAX_FACES_LIMIT, HeatmapMode
 from edgefer.pipeline.settings import LiveSettings
+from edgefer.redact import MASK, redact
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HEATMAP_LABELS", "HEATMAP_MODES", "MAX_FACES_LIMIT", "UiPrefs", "prefs_from_mapping", "prefs_to_mapping"]
+__all__ = ["HEATMAP_LABELS", "HEATMAP_MODES", "MAX_FACES_LIMIT", "UiPrefs", "needs_password", "prefs_from_mapping",
+           "prefs_to_mapping"]
 
 #: What the window calls each heatmap mode.
 HEATMAP_LABELS: dict[HeatmapMode, str] = {"attention": "Attention", "cam": "CAM", "off": "Off"}
@@ -47,9 +49,15 @@ class UiPrefs:
     recent_sources: list[str] = field(default_factory=list)
 
     def remember_source(self, source: str) -> None:
-        """Put `source` first in the recent list (no duplicates, bounded)."""
+        """Put `source` first in the recent list (no duplicates, bounded), its password masked.
+
+        A password is never kept: the list (shown in the window and saved in the settings file)
+        holds `rtsp://user:***@host/...`, and choosing it asks the user to type the password again
+        (`needs_password`). A settings file is not a secret store and travels in bug reports.
+        """
         if not source:
             return
+        source = redact(source)
         self.recent_sources = [source] + [s for s in self.recent_sources if s != source]
         del self.recent_sources[MAX_RECENT:]
 
@@ -96,5 +104,14 @@ def prefs_from_mapping(get: Callable[[str], Any], origin: str = "settings") -> U
     return prefs
 
 
+def needs_password(source: str) -> bool:
+    """True for a remembered source whose password was masked (it must be typed again)."""
+    return redact(source) == source and (f":{MASK}@" in source or f"={MASK}" in source or f"//{MASK}@" in source)
+
+
 def prefs_to_mapping(prefs: UiPrefs) -> dict[str, Any]:
-    return {f.name: getattr(prefs, f.name) for f in fields(UiPrefs)}
+    """What is written to the settings file: every source with its password masked."""
+    stored = {f.name: getattr(prefs, f.name) for f in fields(UiPrefs)}
+    stored["source"] = redact(prefs.source)
+    stored["recent_sources"] = [redact(s) for s in prefs.recent_sources]
+    return stored

@@ -133,24 +133,16 @@ def _frame_total(settings) -> int | None:
     return total
 
 
-def _folder_source(settings) -> str | None:
-    """The message for a folder given as the source, else None.
-
-    Checked here, before anything loads, because the pipeline's own check calls every
-    non-file a missing file ("source file not found" for a folder that plainly exists).
-    """
+def _source_file_problem(settings) -> str | None:
+    """A missing file or a folder as the source, before anything loads or any output is opened:
+    the very check `Pipeline.start` makes (`SourceSpec.file_problem`), so the words are the same."""
     from edgefer.pipeline.sources import SourceSpec
 
     try:
         spec = SourceSpec.parse(settings.source, live=settings.capture.live)
     except ValueError:
         return None  # the pipeline reports a bad source string itself
-    if spec.kind != "file" or "%" in spec.uri or not Path(spec.uri).is_dir():
-        return None
-    return (
-        f"source {spec.uri} is a folder, not a video file; give a video file in it, or its frames as an "
-        f"image sequence such as {Path(spec.uri) / 'img_%04d.png'}"
-    )
+    return spec.file_problem()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,9 +156,9 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"edgefer run: {exc}", file=sys.stderr)
         return 2
-    folder = _folder_source(settings)
-    if folder is not None:
-        print(f"edgefer run: {folder}", file=sys.stderr)
+    problem = _source_file_problem(settings)
+    if problem is not None:
+        print(f"edgefer run: {problem}", file=sys.stderr)
         return 2
 
     remote = None

@@ -152,8 +152,9 @@ class Pipeline:
             )
         except ValueError as exc:
             raise PipelineError(str(exc)) from None
-        if spec.missing_file() is not None:
-            raise PipelineError(f"source file not found: {spec.uri}")
+        problem = spec.file_problem()
+        if problem is not None:
+            raise PipelineError(problem)
         models = self._models = load_collaborators(s, self._work.tracker_faces)
         self._work.attach(models)
         self._stats.source = spec.label

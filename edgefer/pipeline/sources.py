@@ -115,6 +115,23 @@ class SourceSpec:
         path = Path(self.uri)
         return None if path.is_file() else path
 
+    def file_problem(self) -> str | None:
+        """Why this local file source cannot be read, in the words shown to the user; else None.
+
+        One check for the pipeline (`Pipeline.start` raises it as a `PipelineError`, so `edgefer
+        run`, the window and any API caller say the same) before anything loads: a folder is
+        called a folder, not a missing file.
+        """
+        path = self.missing_file()
+        if path is None:
+            return None
+        if path.is_dir():
+            return (
+                f"source {redact(self.uri)} is a folder, not a video file; give a video file in it, or its frames "
+                f"as an image sequence such as {redact(str(path / 'img_%04d.png'))}"
+            )
+        return f"source file not found: {redact(self.uri)}"
+
 
 def _parse(text: str, width: int | None, height: int | None, fps: float | None) -> SourceSpec:
     if not text:
