@@ -1,7 +1,10 @@
 """A tiny, untrained but real model, exported to ONNX in a few seconds.
 
-Used by the `tiny_onnx_model` test fixture (and smoke runs) so pipeline, UI and evaluation tests
-run real ONNX Runtime inference without the shipped model. It IS the project's classifier
+The `tiny_onnx_model` test fixture is this model, exported once and committed as
+`tests/data/tiny_fernet.onnx` (`python -m export.tiny tests/data/tiny_fernet.onnx` rebuilds it), so the
+pipeline, UI, runtime and evaluation tests run real ONNX Runtime inference without the shipped model,
+and the runtime tests run on the torch-free install they guard; `tests/test_export.py` checks that the
+committed file still is this model. It IS the project's classifier
 (`train.model.AUGuidedNet`) on timm's `test_resnet` backbone (0.37 M parameters, built from scratch:
 no download) at output stride 8: `forward(x) -> (logits (N,7), attention (N,12,12))` with attention
 the channel mean of the stride-4 stage, `forward_with_cam(x)` adds cams (N,7,6,6) at 48x48 input.
@@ -69,3 +72,18 @@ def write_tiny_onnx(out: str | Path, color: str = "gray", input_size: int = 48, 
 
     model, contract = build_tiny_model(color, input_size)
     return export_onnx(model, contract, out, cam=cam, source="export.tiny")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m export.tiny OUT.onnx`: (re)build the committed test model."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m export.tiny", description=main.__doc__)
+    parser.add_argument("out", help="where to write the ONNX file, e.g. tests/data/tiny_fernet.onnx")
+    args = parser.parse_args(argv)
+    print(write_tiny_onnx(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

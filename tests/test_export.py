@@ -205,3 +205,27 @@ def test_export_cli_on_a_real_training_checkpoint(tiny, fer_dir: Path, tmp_path:
     assert ModelSpec.from_dict(stored.extra["model_spec"]) == spec  # exact architecture travels with the file
     out_cam = load_classifier(out).predict(real_crops(fer_dir / "test", contract, 2))
     assert out_cam.cams is not None and out_cam.cams.shape == (2, 7, 6, 6)
+
+
+def test_committed_tiny_model_is_export_tiny(tiny, tiny_onnx_model: Path) -> None:
+    """`tests/data/tiny_fernet.onnx`, the model the runtime tests use without torch, is still what
+    `python -m export.tiny` builds: the same contract, and the seeded torch model's outputs.
+    When the model or the exporter changes on purpose, rebuild the file with that command."""
+    from dataclasses import replace
+
+    import numpy as np
+    import onnxruntime as ort
+
+    model, contract = tiny
+    stored = read_onnx_contract(tiny_onnx_model)
+    assert tuple(stored.outputs) == ("logits", "attention", "cam")
+    assert replace(stored, outputs=contract.outputs).to_json() == contract.to_json()
+    assert read_metadata(tiny_onnx_model)["edgefer.source"] == "export.tiny"
+    x = torch.rand(4, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits, attention, cam = model.forward_with_cam(x)
+    sess = ort.InferenceSession(str(tiny_onnx_model), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    got = dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x.numpy()}), strict=True))
+    for name, ref in (("logits", logits), ("attention", attention), ("cam", cam)):
+        np.testing.assert_allclose(got[name], ref.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
