@@ -71,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(0)
         classifiers = [load_classifier(c.path, backend="onnxruntime-cpu", threads=args.threads) for c in cases]
         crops = [rng.integers(0, 256, (1, c.size, c.size, 3), dtype=np.uint8) for c in cases]
-        for clf, x in zip(classifiers, crops):  # warm-up
+        for clf, x in zip(classifiers, crops, strict=True):  # warm-up
             for _ in range(5):
                 clf.predict(x)
         for _ in range(args.rounds):
-            for case, clf, x in zip(cases, classifiers, crops):
+            for case, clf, x in zip(cases, classifiers, crops, strict=True):
                 t0 = time.perf_counter()
                 for _ in range(args.iters):
                     clf.predict(x)

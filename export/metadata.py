@@ -28,7 +28,9 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def build_metadata(contract: ModelContract, *, opset: int, source: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def build_metadata(
+    contract: ModelContract, *, opset: int, source: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """All metadata_props key/value strings for an export of `contract`."""
     meta = {
         METADATA_KEY: contract.to_json(),

@@ -76,7 +76,7 @@ def torch_outputs(model: Any, x: np.ndarray, cam: bool) -> dict[str, np.ndarray]
         t = torch.from_numpy(np.ascontiguousarray(x))
         out = model.forward_with_cam(t) if cam else model(t)
     names = ("logits", "attention", "cam") if cam else ("logits", "attention")
-    return {n: o.detach().cpu().numpy().astype(np.float32) for n, o in zip(names, out)}
+    return {n: o.detach().cpu().numpy().astype(np.float32) for n, o in zip(names, out, strict=True)}
 
 
 def check_parity(model: Any, onnx_path: str | Path, crops: np.ndarray, contract: ModelContract | None = None,

@@ -185,7 +185,8 @@ def report(outcomes: list[Outcome], plan: Plan) -> str:
     lines = [
         f"Base recipe `{plan.base.name}` with `{' '.join(plan.common)}`; validation split only.",
         "",
-        "| candidate | overrides | epochs | best val acc (epoch) | vs first | final val acc | macro-F1 | ATT-COS | train acc | min/epoch |",
+        "| candidate | overrides | epochs | best val acc (epoch) | vs first | final val acc | macro-F1 | ATT-COS | train acc "
+        "| min/epoch |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
@@ -217,7 +218,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         plan = load_plan(args.plan)
-        outcomes = [outcome(plan, c) for c in plan.candidates] if args.report_only else run_plan(plan, max(1, args.jobs), args.nice)
+        if args.report_only:
+            outcomes = [outcome(plan, c) for c in plan.candidates]
+        else:
+            outcomes = run_plan(plan, max(1, args.jobs), args.nice)
     except (ValueError, RuntimeError) as exc:
         print(f"edgefer ablate: {exc}", file=sys.stderr)
         return 2

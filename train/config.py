@@ -9,8 +9,9 @@ laptop, a desktop GPU box and CI.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -174,7 +175,7 @@ class TrainConfig(Settings):
     run: RunSettings = Field(default_factory=RunSettings)
 
     @model_validator(mode="after")
-    def _check_norm(self) -> "TrainConfig":
+    def _check_norm(self) -> TrainConfig:
         channels = 1 if self.data.color == "gray" else 3
         for key in ("mean", "std"):
             values = getattr(self.data, key)

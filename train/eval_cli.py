@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 same = expand_path(trained_root).resolve() == data_dir.resolve()
                 if same and expand_path(trained_cache).is_dir():
                     landmark_dir = expand_path(trained_cache)
-            except Exception:  # an unset variable in the stored config: fall back to the default
+            except Exception:  # noqa: BLE001 - an unset variable in the stored config: fall back to the default
                 pass
     if args.face_model:
         os.environ.setdefault("EDGEFER_FACE_MODEL", args.face_model)

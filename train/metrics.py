@@ -120,7 +120,7 @@ def classification_report(labels: np.ndarray, preds: np.ndarray) -> dict:
     return {
         "accuracy": accuracy(labels, preds),
         "macro_f1": macro_f1(cm),
-        "per_class_recall": {name: (None if np.isnan(r) else float(r)) for name, r in zip(EXPRESSIONS, rec)},
+        "per_class_recall": {name: (None if np.isnan(r) else float(r)) for name, r in zip(EXPRESSIONS, rec, strict=True)},
         "confusion": cm.tolist(),
         "n": int(len(labels)),
     }

@@ -49,7 +49,7 @@ class ModelSpec:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, raw: dict[str, Any]) -> ModelSpec:
         return cls(
             backbone=str(raw["backbone"]),
             in_chans=int(raw.get("in_chans", 1)),

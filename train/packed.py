@@ -19,9 +19,10 @@ import hashlib
 import json
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class PackedSplit:
     def has_landmarks(self) -> np.ndarray:
         return np.isfinite(self.landmarks).all(axis=(1, 2))
 
-    def subset(self, index: np.ndarray) -> "PackedSplit":
+    def subset(self, index: np.ndarray) -> PackedSplit:
         return PackedSplit(
             self.images[index], self.labels[index], self.relpaths[index], self.landmarks[index], dict(self.meta)
         )

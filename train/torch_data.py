@@ -10,7 +10,7 @@ number of DataLoader workers, and DDP ranks see disjoint shards of the same perm
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

@@ -13,6 +13,7 @@ from pathlib import Path
 from edgefer.classes import FER2013_FOLDERS, class_index
 from train.datasets.base import Entry
 
+
 def folder_class(name: str, where: Path) -> int:
     """Project class index of a class folder name; ValueError naming the folder when unknown."""
     key = name.strip().lower()
