@@ -83,7 +83,7 @@ def parse_mqtt_url(text: str) -> MqttTarget:
     if not parts.hostname:
         raise ValueError(f"events.url has no broker host (got {shown!r}); e.g. mqtt://broker.local/edgefer/faces")
     topic = unquote(parts.path.lstrip("/"))
-    if not topic or "+" in topic or "#" in topic:
+    if not topic or "+" in topic or "#" in raw:  # '#' would start a URL fragment: refused, not cut off
         raise ValueError(f"events.url needs a topic without wildcards after the host (got {shown!r})")
     return MqttTarget(
         host=parts.hostname,

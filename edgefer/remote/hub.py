@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,9 @@ from edgefer.pipeline.rows import face_rows
 from edgefer.types import FrameResult
 
 log = logging.getLogger(__name__)
+
+#: Updates of a face's confidence kept for the page's trend (about 9 s at 10 updates a second).
+TREND_LENGTH = 90
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class LiveHub:
         self._jpeg: Jpeg | None = None
         self._rows = RowsUpdate(0, -1, 0.0, [])
         self._watchers = 0
+        #: face_id -> its recent confidences (the page's trend), and the update it was last seen in
+        self._trend: dict[int, deque[float]] = {}
+        self._trend_seen: dict[int, int] = {}
         self.frames_seen = 0
         self.frames_encoded = 0
         self.encode_seconds = 0.0
@@ -115,6 +122,11 @@ class LiveHub:
     def latest_rows(self) -> RowsUpdate:
         return self._rows
 
+    def trends(self) -> dict[int, list[float]]:
+        """Each face's recent confidences, oldest first: a page opened mid-run starts with them."""
+        with self._cond:
+            return {face_id: list(t) for face_id, t in self._trend.items()}
+
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
@@ -156,8 +168,13 @@ class LiveHub:
     def _publish_rows(self, result: FrameResult) -> None:
         rows = face_rows(result, self._blendshapes)
         with self._cond:
-            self._rows = RowsUpdate(self._rows.seq + 1, int(result.frame.index),
-                                    round(float(result.frame.timestamp_s), 4), rows)
+            seq = self._rows.seq + 1
+            self._rows = RowsUpdate(seq, int(result.frame.index), round(float(result.frame.timestamp_s), 4), rows)
+            for row in rows:
+                self._trend.setdefault(row["face_id"], deque(maxlen=TREND_LENGTH)).append(row["confidence"])
+                self._trend_seen[row["face_id"]] = seq
+            for face_id in [f for f, last in self._trend_seen.items() if seq - last > TREND_LENGTH]:
+                del self._trend[face_id], self._trend_seen[face_id]  # gone for a while: forgotten
             self._cond.notify_all()
 
     def _encode(self, result: FrameResult) -> None:

@@ -5,13 +5,18 @@ network has no CDN). The video is an `<img>` on the MJPEG stream; the panels are
 server-sent `rows` events, which carry the CSV/JSONL rows with their own field names (`face_id`,
 `expression`, `confidence`, `p_<class>`), and the `status` events (the pipeline's statistics and
 its recent faults). The trend is the top class's probability over the last rows the page received,
-kept in the browser. The token, when the server needs one, is inserted by the server into the URLs
-the page opens (an `<img>` and an `EventSource` cannot send headers).
+continued in the browser from the hub's recent history. The page arrives with the state at the
+time of the request already in it (status, rows, trend), so it is complete before its first event
+(and a headless browser's screenshot, taken at the load event, shows it). The token, when the
+server needs one, is inserted by the server into the URLs the page opens (an `<img>` and an
+`EventSource` cannot send headers).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import quote
 
 from edgefer.classes import EXPRESSIONS
 
@@ -20,7 +25,8 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{margin:0;background:#15171a;color:#e8e8e8;font:14px/1.35 system-ui,sans-serif}
-header{display:flex;gap:18px;align-items:baseline;padding:8px 14px;background:#22262b;flex-wrap:wrap}
+header{display:flex;gap:18px;align-items:baseline;padding:8px 14px;background:#22262b;white-space:nowrap;overflow:hidden}
+#src{max-width:380px;overflow:hidden;text-overflow:ellipsis}
 header b{font-size:16px} .k{color:#9aa3ad} .bad{color:#ff7b72} .ok{color:#7ee787}
 main{display:flex;gap:14px;padding:14px;align-items:flex-start;flex-wrap:wrap}
 #video{max-width:min(960px,100%);border-radius:6px;background:#000;min-width:320px;min-height:180px}
@@ -41,7 +47,8 @@ canvas{background:#15171a;border-radius:4px;margin-top:6px}
 <script>
 const QS = __QUERY__;
 const CLASSES = __CLASSES__;
-const TREND = 90, trends = {}, seen = {};
+const INITIAL = __INITIAL__;
+const TREND = 90 /* hub.TREND_LENGTH */, trends = {}, seen = {};
 document.getElementById('video').src = '/stream.mjpg' + QS;
 function panel(id){
   let el = document.getElementById('face-' + id);
@@ -70,17 +77,15 @@ function draw(row){
   g.stroke();
 }
 function ms(q){ return q == null ? '-' : (1000 * q).toFixed(0) + ' ms'; }
-const es = new EventSource('/events' + QS);
-es.addEventListener('rows', e => {
-  const u = JSON.parse(e.data), now = Date.now();
+function onRows(u){
+  const now = Date.now();
   u.rows.forEach(r => { draw(r); seen[r.face_id] = now; });
   document.getElementById('noface').style.display = Object.keys(seen).length ? 'none' : '';
   for (const id in seen) if (now - seen[id] > 3000) {
     document.getElementById('face-' + id)?.remove(); delete seen[id]; delete trends[id];
   }
-});
-es.addEventListener('status', e => {
-  const s = JSON.parse(e.data);
+}
+function onStatus(s){
   document.getElementById('src').textContent = s.source + '  ' + s.model + ' [' + s.backend + ']';
   document.getElementById('fps').textContent = s.fps.toFixed(1);
   document.getElementById('lat').textContent = ms(s.latency_p50_s) + ' (p95 ' + ms(s.latency_p95_s) + ')';
@@ -92,15 +97,20 @@ es.addEventListener('status', e => {
   document.getElementById('state').textContent = s.state;
   document.getElementById('faults').textContent =
     s.faults.map(f => f.kind.toUpperCase() + ' ' + f.stage + ': ' + f.message).join('\\n');
-});
+}
+Object.assign(trends, INITIAL.trend); onStatus(INITIAL.status); onRows(INITIAL.rows);
+const es = new EventSource('/events' + QS);
+es.addEventListener('rows', e => onRows(JSON.parse(e.data)));
+es.addEventListener('status', e => onStatus(JSON.parse(e.data)));
 </script></body></html>
 """
 
 
-def render_page(token: str | None) -> bytes:
-    """The page, with `?token=...` in the URLs it opens when the server asks for a token."""
-    from urllib.parse import quote
-
+def render_page(token: str | None, initial: dict[str, Any]) -> bytes:
+    """The page, with `?token=...` in the URLs it opens when the server asks for a token, and the
+    state at the time of the request (`{"status": ..., "rows": ..., "trend": ...}`) inside."""
     query = f"?token={quote(token, safe='')}" if token else ""
-    html = _PAGE.replace("__QUERY__", json.dumps(query)).replace("__CLASSES__", json.dumps(list(EXPRESSIONS)))
+    state = json.dumps(initial, allow_nan=False).replace("</", "<\\/")  # cannot end the <script>
+    html = (_PAGE.replace("__QUERY__", json.dumps(query)).replace("__CLASSES__", json.dumps(list(EXPRESSIONS)))
+            .replace("__INITIAL__", state))
     return html.encode("utf-8")

@@ -75,6 +75,10 @@ class _Server(ThreadingHTTPServer):
             self._release()
             raise
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-response is normal (a closed tab): debug, not a traceback."""
+        log.debug("request from %s failed", client_address[0] if client_address else "?", exc_info=True)
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -109,8 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
                        {"WWW-Authenticate": 'Bearer realm="edgefer"'})
             return
         route: dict[str, Callable[[], None]] = {
-            "/": lambda: self._send(200, render_page(owner.token), "text/html; charset=utf-8"),
-            "/index.html": lambda: self._send(200, render_page(owner.token), "text/html; charset=utf-8"),
+            "/": self._page,
+            "/index.html": self._page,
             "/stream.mjpg": self._stream,
             "/frame.jpg": self._frame,
             "/rows": lambda: self._json(owner.rows_json()),
@@ -127,6 +131,11 @@ class _Handler(BaseHTTPRequestHandler):
             handler()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             log.debug("client %s went away or stalled (%s)", self.address_string(), url.path)
+
+    def _page(self) -> None:
+        owner = self.server.owner
+        initial = {"status": owner.status(), "rows": owner.rows_json(), "trend": owner.hub.trends()}
+        self._send(200, render_page(owner.token, initial), "text/html; charset=utf-8")
 
     def _send(self, code: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
