@@ -88,7 +88,8 @@ def torch_model_for(contract: Any, checkpoint: str | None) -> tuple[Any, str]:
     spec = ModelSpec(backbone=contract.backbone, in_chans=contract.channels,
                      output_stride=int(contract.extra.get("output_stride", 8)))
     probe = build_model(spec)
-    names = [str(probe.features.feature_info.module_name(i)) for i in range(len(probe.features.feature_info.channels()))]
+    info: Any = probe.features.feature_info  # timm's FeatureInfo (nn.Module attributes type as Tensor | Module)
+    names = [str(info.module_name(i)) for i in range(len(info.channels()))]
     if contract.attention_layer in names:
         spec = ModelSpec(backbone=spec.backbone, in_chans=spec.in_chans, output_stride=spec.output_stride,
                          attention_stage=names.index(contract.attention_layer))
@@ -103,7 +104,8 @@ def load_bench_crops(folder: str | None, contract: Any, n: int) -> tuple[np.ndar
     from edgefer.paths import data_root
     from edgefer.runtime.crops import list_images, load_crops
 
-    root = Path(folder) if folder else (data_root() / "fer2013" / "test" if data_root() else None)
+    base = data_root()
+    root = Path(folder) if folder else (base / "fer2013" / "test" if base else None)
     if root is not None and root.is_dir():
         paths = list_images(root, limit=n, seed=0)
         crops = load_crops(paths, contract.input_size)

@@ -33,9 +33,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10 (edgefer's floor): the same parser under its PyPI name
+else:  # Python 3.10 (edgefer's floor): the same parser under its PyPI name
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,7 +34,7 @@ def _export_module(model: Any, cam: bool) -> Any:
             super().__init__()
             self.model = model
 
-        def forward(self, x: torch.Tensor):  # type: ignore[no-untyped-def]
+        def forward(self, x: torch.Tensor):
             if cam:
                 return self.model.forward_with_cam(x)
             out = self.model(x)
@@ -70,7 +70,7 @@ def to_onnx_model(model: Any, contract: ModelContract, *, cam: bool = False, ops
         torch.onnx.export(
             wrapper,
             (dummy,),
-            buf,
+            buf,  # type: ignore[arg-type]  # a file object works; torch's annotation names paths only
             dynamo=False,
             opset_version=opset,
             input_names=[INPUT_NAME],

@@ -117,8 +117,9 @@ def camera_degrade(image: np.ndarray, rng: np.random.Generator, prob: float) -> 
     out = np.clip(out, 0, 255)
     if rng.random() < prob:
         ok, buf = cv2.imencode(".jpg", out.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 91))])
-        if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32).reshape(out.shape)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+        if decoded is not None:
+            out = decoded.astype(np.float32).reshape(out.shape)
     return out
 
 

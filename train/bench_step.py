@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    from train.trainer import cpu_has_native_bf16
+    from train.precision import cpu_has_native_bf16
 
     native_bf16 = cpu_has_native_bf16()
     default = "fp32,bf16,fp32-cl,bf16-cl" if native_bf16 else "fp32,fp32-cl"
@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                     x = x.contiguous(memory_format=torch.channels_last)
                 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
                 if variant.endswith("-compile"):
-                    model = torch.compile(model)
+                    # an OptimizedModule, which runs and trains like the model; torch types it as a function
+                    model = torch.compile(model)  # type: ignore[assignment]
                 y = torch.randint(0, 7, (args.batch,))
                 maps = torch.rand(args.batch, size, size)
                 valid = torch.ones(args.batch, dtype=torch.bool)

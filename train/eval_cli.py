@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         data_dir = expand_path(args.data)
     elif cfg_data.get("root"):
         data_dir = expand_path(cfg_data["root"])
-    elif data_root() is not None:
-        data_dir = data_root() / "fer2013"
+    elif (root := data_root()) is not None:
+        data_dir = root / "fer2013"
     else:
         print("edgefer eval: say which dataset with --data DIR", file=sys.stderr)
         return 2

@@ -177,7 +177,7 @@ class EvalResult:
     preds: np.ndarray
     valid: np.ndarray
     #: Per-class means at the reference size for figures: name -> (mean image, mean A, mean attention, mean CAM).
-    class_means: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    class_means: dict[str, dict[str, np.ndarray | None]] = field(default_factory=dict)
 
 
 def reference_maps(split: PackedSplit, ref: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -261,7 +261,7 @@ def evaluate(
     aiou = class_average(att_iou[ok], labels[ok])
     report.update(
         att_cos=att.macro,
-        att_cos_ceiling=att_cos_ceiling(amaps[ok], labels[ok], tuple(c.attention_size), ref),
+        att_cos_ceiling=att_cos_ceiling(amaps[ok], labels[ok], (c.attention_size[0], c.attention_size[1]), ref),
         cam_cos=class_average(cam_cos[ok], labels[ok]).macro if has_cam else None,
         ekman_iou=aiou.macro,
         n_with_map=int(ok.sum()),
@@ -284,7 +284,7 @@ def evaluate(
             f"normalised attention binarised at {iou_threshold} with the Ekman mask, aggregated the same way"
         ),
     )
-    means: dict[str, dict[str, np.ndarray]] = {}
+    means: dict[str, dict[str, np.ndarray | None]] = {}
     for lab, acc in sorted(sums.items()):
         k = max(1, counts[lab])
         means[EXPRESSIONS[lab]] = {

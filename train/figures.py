@@ -50,7 +50,7 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "") -> P
 
 
 def plot_class_maps(
-    means: list[dict[str, dict[str, np.ndarray]]], labels: list[str], path: Path
+    means: list[dict[str, dict[str, np.ndarray | None]]], labels: list[str], path: Path
 ) -> Path:
     """`means[k][class]` holds image / au_map / attention / cam means of model k (labels[k])."""
     plt = _plt()

@@ -68,9 +68,10 @@ def upsample_as_att_cos(attention: torch.Tensor, size: tuple[int, int]) -> torch
 def map_cosine(attention: torch.Tensor, maps: torch.Tensor, align_at: AlignAt = "attention") -> torch.Tensor:
     """(N,) cosine of each attention map with its AU map, taken where `align_at` says."""
     if align_at == "input":
-        return cosine_per_sample(upsample_as_att_cos(attention, tuple(maps.shape[-2:])), maps.clamp(0.0, 1.0))
+        size = (int(maps.shape[-2]), int(maps.shape[-1]))
+        return cosine_per_sample(upsample_as_att_cos(attention, size), maps.clamp(0.0, 1.0))
     if align_at == "attention":
-        return cosine_per_sample(attention, resize_maps(maps, tuple(attention.shape[-2:])))
+        return cosine_per_sample(attention, resize_maps(maps, (int(attention.shape[-2]), int(attention.shape[-1]))))
     raise ValueError(f"loss.align_at must be 'attention' or 'input', not {align_at!r}")
 
 

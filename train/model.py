@@ -95,7 +95,7 @@ class AUGuidedNet(nn.Module):
         super().__init__()
         self.spec = spec
         self.features = _create_backbone(spec, pretrained, pretrained_path)
-        info = self.features.feature_info
+        info: Any = self.features.feature_info  # timm's FeatureInfo (nn.Module attributes type as Tensor | Module)
         n_stages = len(info.channels())
         stage = spec.attention_stage if spec.attention_stage >= 0 else n_stages + spec.attention_stage
         if not 0 <= stage < n_stages:

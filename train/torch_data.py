@@ -67,10 +67,12 @@ class FERDataset(Dataset):
         if self.maps is None:
             from edgefer.au import au_map
 
+            if self.landmarks is None:
+                raise ValueError("FERDataset without precomputed maps needs the landmarks to draw them")
             stored = self.images.shape[1]
             m = au_map(self.landmarks[i], int(self.labels[i]), (self.size, self.size), frame_size=(stored, stored))
             valid = m is not None
-            amap = (np.clip(np.rint(m * 255.0), 0, 255).astype(np.uint8) if valid
+            amap = (np.clip(np.rint(m * 255.0), 0, 255).astype(np.uint8) if m is not None
                     else np.zeros((self.size, self.size), np.uint8))
         else:
             amap = self.maps[i]

@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -191,7 +191,7 @@ class Trainer:
     def eval_model(self) -> AUGuidedNet:
         """The weights that are validated, saved as `best.pt` and exported: the EMA when it is on."""
         ema = self.parts.ema
-        return ema.module if ema is not None else self.parts.model
+        return cast(AUGuidedNet, ema.module) if ema is not None else self.parts.model
 
     # ----------------------------------------------------------------------------------- set-up
     def _setup_logging(self) -> None:
@@ -221,7 +221,7 @@ class Trainer:
             data = prepare_data(cfg, progress=False)
         size = cfg.model.input_size
         a = cfg.augment
-        params = AugmentParams(a.enabled, a.hflip, a.rotate_deg, tuple(a.scale), a.translate, a.brightness, a.contrast,
+        params = AugmentParams(a.enabled, a.hflip, a.rotate_deg, (a.scale[0], a.scale[1]), a.translate, a.brightness, a.contrast,
                                a.erase, a.camera)
         t0 = time.perf_counter()
         va_maps, va_valid = build_maps(data.val, size)
