@@ -291,3 +291,28 @@ def test_eval_faithfulness_flag_adds_one_key_and_changes_nothing_else(fer_dir, l
     f = faith["faithfulness"]
     assert set(k for k, v in f.items() if isinstance(v, dict)) == {"attention", "cam", "random"}
     assert len(f["attention"]["deletion_curve"]) == 5
+
+
+def test_explain_align_cuts_the_face_out_of_a_video_frame(one_face_video, tmp_path, capsys):
+    """--align: MediaPipe finds the face in a 640x360 frame and the model sees the aligned crop (the
+    one-face clip's frame 260 is a smiling face); an image without a face is skipped, naming it."""
+    from edgefer.cli import main
+
+    cap = cv2.VideoCapture(str(one_face_video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 260)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    cv2.imwrite(str(tmp_path / "frame.png"), frame)
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    argv = ["explain", str(tmp_path / "frame.png"), str(tmp_path / "blank.png"), "--align", "--model", str(SHIPPED),
+            "--methods", "attention", "--out", str(out)]
+    assert main(argv) == 0
+    assert "blank.png: no face found" in capsys.readouterr().err
+    summary = json.loads((out / "explain.json").read_text())
+    assert [im["predicted"] for im in summary["images"]] == ["happiness"]
+    heat = np.load(out / f"{summary['images'][0]['stem']}_attention.npy")
+    assert heat.shape == (56, 56)
+    # The smile's evidence sits in the lower half of the aligned face.
+    assert heat[28:].sum() > heat[:28].sum()

@@ -36,8 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--model", help="exported model (attention, cam if exported, lime, occlusion)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--methods", default="",
-                        help="comma-separated: attention,cam,gradcam,gradcam++,layercam,lime,occlusion (default: all the model offers)")
-    parser.add_argument("--target", default="pred", help="class to explain: pred (default), label (parent folder) or a class name")
+                        help="comma-separated: attention,cam,gradcam,gradcam++,layercam,lime,occlusion "
+                        "(default: all the model offers)")
+    parser.add_argument("--target", default="pred",
+                        help="class to explain: pred (default), label (parent folder) or a class name")
     parser.add_argument("--lime-samples", type=int, default=500, help="LIME forward passes per image (default 500)")
     parser.add_argument("--occlusion-stride", type=int, default=0, help="occlusion stride in px (default: half a patch)")
     parser.add_argument("--seed", type=int, default=0, help="seed of LIME's samples (default 0)")
@@ -186,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
         "lime_samples": args.lime_samples, "aligned": bool(args.align),
         "images": [
             {"path": str(p), "stem": s, "predicted": EXPRESSIONS[int(pred[i])], "explained": EXPRESSIONS[int(target[i])],
-             "probs": {c: round(float(v), 5) for c, v in zip(EXPRESSIONS, probs[i])}}
-            for i, (p, s) in enumerate(zip(kept, stems))
+             "probs": {c: round(float(v), 5) for c, v in zip(EXPRESSIONS, probs[i], strict=True)}}
+            for i, (p, s) in enumerate(zip(kept, stems, strict=True))
         ],
         "skipped": problems,
     }

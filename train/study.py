@@ -280,7 +280,7 @@ def plot_correlation(method: str, names: list[str], matrix: np.ndarray, merges, 
 
 def plot_faithfulness(names: list[str], reports: list[dict[str, Any]], path: Path) -> Path | None:
     plt = _plt()
-    rows = [(n, r["faithfulness"]) for n, r in zip(names, reports) if "faithfulness" in r]
+    rows = [(n, r["faithfulness"]) for n, r in zip(names, reports, strict=True) if "faithfulness" in r]
     if not rows:
         return None
     fig, axes = plt.subplots(len(rows), 2, figsize=(8, 2.6 * len(rows)), squeeze=False)
@@ -334,7 +334,7 @@ def run_study(model_paths: list[str], data_dir: Path, out_dir: Path, *, split: s
     reports: list[dict[str, Any]] = []
     arrays: list[dict[str, np.ndarray]] = []
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, model in zip(names, models):
+    for name, model in zip(names, models, strict=True):
         data = load_split(entries, data_dir, split, model.stored_size, model.color, landmark_dir, fmt)
         if warp is None:
             warp = FaceWarp.from_landmarks(data.landmarks, data.stored_size, size)
@@ -382,7 +382,7 @@ def run_study(model_paths: list[str], data_dir: Path, out_dir: Path, *, split: s
     if f is not None:
         figures.append(str(f))
     report = {
-        "models": dict(zip(names, reports)),
+        "models": dict(zip(names, reports, strict=True)),
         "correlation": correlation,
         "data": str(data_dir),
         "split": split,
