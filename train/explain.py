@@ -264,6 +264,7 @@ def class_maps(model: ExplainModel, crops: np.ndarray, method: str, *, lime_samp
         return normalize_maps(upsample_attention(att, size))[:, None]
     if method == "cam":
         cams = model.run(crops).cams
+        assert cams is not None  # `methods()` offers cam only when the model has them
         return normalize_maps(upsample(normalize_maps(cams), size))
     if method in GRADIENT_METHODS:
         if classes is not None:

@@ -87,6 +87,7 @@ def load_crops(model, paths: list[Path], align: bool) -> tuple[np.ndarray, list[
                 if bgr is None:
                     problems.append(f"{p}: not a readable image")
                     continue
+                assert landmarker is not None and aligner is not None
                 marks, _ = landmarker.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                 if marks is None:
                     problems.append(f"{p}: no face found")
@@ -150,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         paths = paths[: args.limit]
     crops, kept, problems = load_crops(model, paths, args.align)
-    for p in problems:
-        print(f"edgefer explain: skipped {p}", file=sys.stderr)
+    for problem in problems:
+        print(f"edgefer explain: skipped {problem}", file=sys.stderr)
     if not kept:
         print("edgefer explain: no image to explain", file=sys.stderr)
         return 1

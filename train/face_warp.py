@@ -42,7 +42,7 @@ def delaunay(points: np.ndarray) -> np.ndarray:
                         int(np.ceil(hi[1] - lo[1])) + 1))
     for p in points:
         sub.insert((float(p[0]), float(p[1])))
-    tris = sub.getTriangleList().reshape(-1, 3, 2)
+    tris = np.asarray(sub.getTriangleList(), np.float64).reshape(-1, 3, 2)
     out = []
     for tri in tris:
         d = np.linalg.norm(points[None, :, :] - tri[:, None, :], axis=2)  # (3, P)

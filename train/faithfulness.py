@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -105,7 +106,7 @@ def curves(model, crops: np.ndarray, maps: np.ndarray, classes: np.ndarray, step
     return Curves(dele, ins, counts / npix)
 
 
-def summarize(c: Curves) -> dict[str, float]:
+def summarize(c: Curves) -> dict[str, Any]:
     """Mean areas and mean curves (for figures) of one method on one model."""
     return {
         "deletion_auc": float(c.deletion_auc.mean()),

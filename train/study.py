@@ -180,9 +180,10 @@ def study_model(model, split, warp, methods: tuple[str, ...], *, iou_threshold: 
         norm = normalize_maps(mean_maps)
         mm_iou = {}
         for c in range(len(EXPRESSIONS)):
-            if c == NEUTRAL or std_masks[c] is None or cov_sum[c].max() == 0:
+            target = std_masks[c]
+            if c == NEUTRAL or target is None or cov_sum[c].max() == 0:
                 continue
-            mm_iou[EXPRESSIONS[c]] = float(iou((norm[c] >= iou_threshold)[None], std_masks[c][None])[0])
+            mm_iou[EXPRESSIONS[c]] = float(iou((norm[c] >= iou_threshold)[None], target[None])[0])
         per_method[method] = {
             "ekman_iou_images": img_iou.macro,
             "ekman_iou_images_per_class": img_iou.per_class,
@@ -443,10 +444,11 @@ def run(args: argparse.Namespace) -> int:
     from train.config import expand_path
     from train.evaluate import default_landmark_dir
 
+    root = data_root()
     if args.data:
         data_dir = expand_path(args.data)
-    elif data_root() is not None:
-        data_dir = data_root() / "fer2013"
+    elif root is not None:
+        data_dir = root / "fer2013"
     else:
         print("edgefer study: say which dataset with --data DIR", file=sys.stderr)
         return 2
