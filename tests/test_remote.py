@@ -109,3 +109,17 @@ def test_changes_mode_start_change_end() -> None:
     out = tr.feed([_row(20, 1.25, 2, "neutral")], 1.25)
     assert [(m["event"], m["face_id"], m["frame"]) for m in out] == [("end", 1, 2)]  # its last row
     assert [(m["event"], m["face_id"]) for m in tr.finish()] == [("end", 2)]
+
+
+def test_a_runtime_profile_sets_serve_and_events(tmp_path) -> None:
+    from edgefer.pipeline.settings import load_pipeline_settings
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("source: clip.mp4\nserve:\n  address: '0.0.0.0:8080'\n  max_clients: 4\n"
+                       "events:\n  url: mqtt://broker.local/site/faces\n  mode: changes\n")
+    s = load_pipeline_settings(profile, ["events.queue_size=50"])
+    assert (s.serve.address, s.serve.max_clients) == ("0.0.0.0:8080", 4)
+    assert (s.events.url, s.events.mode, s.events.queue_size) == ("mqtt://broker.local/site/faces", "changes", 50)
+    profile.write_text("serve:\n  adress: 8080\n")
+    with pytest.raises(ConfigError, match="serve.adress"):
+        load_pipeline_settings(profile)

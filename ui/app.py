@@ -81,7 +81,9 @@ def grab_window(window: Any, path: Path) -> dict[str, Any]:
 
 def run_app(source: str | None = None, model: str | None = None, settings_path: Path | None = None,
             realtime: bool = True, loop: bool = False, quit_after: float | None = None,
-            screenshot: Path | None = None, platform: str | None = None) -> int:
+            screenshot: Path | None = None, platform: str | None = None, remote: Any = None) -> int:
+    """Open the window (and run Qt's loop until it closes). `remote`: a started `RemoteSession`
+    (`--serve`, `--events`) that every pipeline of the window feeds (ui/remote.py)."""
     prepare_qt_environment(platform)
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
@@ -95,8 +97,13 @@ def run_app(source: str | None = None, model: str | None = None, settings_path: 
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("edgefer")
     apply_dark_theme(app)
+    extra: dict[str, Any] = {}
+    if remote is not None:
+        from ui.remote import remote_factory
+
+        extra["pipeline_factory"] = remote_factory(remote)
     window = MainWindow(make_settings(settings_path), source=source, model=model,
-                        realtime=realtime, loop=loop)
+                        realtime=realtime, loop=loop, **extra)
     window.show()
     if source:
         QTimer.singleShot(0, lambda: window.start_source(source))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -22,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --quit-after: save a screenshot of the window (grabbed from the screen) "
                         "just before closing, plus PNG.json describing what it shows")
     parser.add_argument("--platform", help="Qt platform plugin (e.g. xcb, wayland, offscreen); default: Qt's choice")
+    parser.add_argument("--serve", metavar="[HOST:]PORT", help="also serve the monitoring page, MJPEG, rows and "
+                        "/metrics of the window's runs, as `edgefer run --serve` (docs/remote.md)")
+    parser.add_argument("--events", metavar="mqtt://[USER:PASS@]HOST[:PORT]/TOPIC",
+                        help="also publish the per-face rows to an MQTT broker, as `edgefer run --events`")
+    parser.add_argument("--events-changes", action="store_true", help="with --events: only starts, changes and ends")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,15 +40,38 @@ def run(args: argparse.Namespace) -> int:
     if args.model and not Path(args.model).is_file():
         print(f"edgefer ui: model file not found: {args.model}")
         return 2
+    remote = None
+    if args.serve or args.events:
+        from edgefer.config import validate_settings
+        from edgefer.pipeline.settings import PipelineSettings
+        from edgefer.remote.session import RemoteSession, ServeError
+
+        try:  # validated like `edgefer run`'s settings: a bad URL is named, its password masked
+            remote = RemoteSession(validate_settings(PipelineSettings, {
+                "serve": {"address": args.serve},
+                "events": {"url": args.events, "mode": "changes" if args.events_changes else "rows"}}, "command line"))
+            remote.start()
+        except (ValueError, ServeError) as exc:
+            print(f"edgefer ui: {exc}", file=sys.stderr)
+            return 2
+        for line in remote.announce():
+            print(line, file=sys.stderr)
     from ui.app import run_app
 
-    return run_app(
-        source=args.source,
-        model=args.model,
-        settings_path=args.settings,
-        realtime=not args.fast,
-        loop=args.loop,
-        quit_after=args.quit_after,
-        screenshot=args.screenshot,
-        platform=args.platform,
-    )
+    try:
+        return run_app(
+            source=args.source,
+            model=args.model,
+            settings_path=args.settings,
+            realtime=not args.fast,
+            loop=args.loop,
+            quit_after=args.quit_after,
+            screenshot=args.screenshot,
+            platform=args.platform,
+            remote=remote,
+        )
+    finally:
+        if remote is not None:  # the window closed: drain the events, stop the server
+            remote.close()
+            for line in remote.summary():
+                print(line)

@@ -18,6 +18,7 @@ BENCHES: tuple[Command, ...] = (
     Command("model", "export.bench_model", "per-face latency/throughput per backend and torch"),
     Command("pipeline", "edgefer.bench.pipeline", "end-to-end fps vs bare MediaPipe"),
     Command("render", "edgefer.bench.render", "Numba overlay vs the same overlay with OpenCV calls"),
+    Command("remote", "edgefer.bench.remote", "CPU per frame of --serve with 0, 1, 5 clients; --events latency"),
     Command("trainstep", "train.bench_step", "training images/s per backbone and input size, side by side", "train"),
     Command("latency", "export.bench_latency", "per-face ONNX Runtime latency of candidate backbones, side by side", "export"),
 )

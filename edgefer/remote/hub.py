@@ -14,6 +14,7 @@ handler thread (until the server's socket timeout drops it), never the hub and n
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -51,6 +52,8 @@ class RowsUpdate:
     frame: int
     timestamp_s: float
     rows: list[dict[str, Any]]
+    #: `{"frame", "timestamp_s", "rows"}` as JSON, serialised once for every client
+    payload: str = "{}"
 
 
 class LiveHub:
@@ -169,7 +172,9 @@ class LiveHub:
         rows = face_rows(result, self._blendshapes)
         with self._cond:
             seq = self._rows.seq + 1
-            self._rows = RowsUpdate(seq, int(result.frame.index), round(float(result.frame.timestamp_s), 4), rows)
+            frame, t = int(result.frame.index), round(float(result.frame.timestamp_s), 4)
+            payload = json.dumps({"frame": frame, "timestamp_s": t, "rows": rows}, allow_nan=False)
+            self._rows = RowsUpdate(seq, frame, t, rows, payload)
             for row in rows:
                 self._trend.setdefault(row["face_id"], deque(maxlen=TREND_LENGTH)).append(row["confidence"])
                 self._trend_seen[row["face_id"]] = seq

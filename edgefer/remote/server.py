@@ -194,27 +194,33 @@ class _Handler(BaseHTTPRequestHandler):
             hub.unwatch()
 
     def _events(self) -> None:
-        """Server-sent events: `rows` (the newest frame's rows) and `status` once a second."""
+        """Server-sent events: `rows` (the newest frame's, at most `stream_fps` a second: a client
+        gets the newest, not every one) and `status` once a second. Both are serialised once for
+        all clients (`RowsUpdate.payload`, the owner's cached status)."""
         owner = self.server.owner
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(b"retry: 2000\n\n")
-        last, next_status = 0, 0.0
+        period = 1.0 / owner.hub.stream_fps
+        last, next_status, next_rows = 0, 0.0, 0.0
         while not owner.hub.closed:
             now = time.monotonic()
             if now >= next_status:
-                self._sse("status", owner.status())
+                self._sse("status", owner.status_json())
                 next_status = now + 1.0
+            if now < next_rows:
+                time.sleep(min(next_rows, next_status) - now)
+                continue
             update = owner.hub.next_rows(last, max(0.05, next_status - time.monotonic()))
             if update is None:
                 continue
-            last = update.seq
-            self._sse("rows", {"frame": update.frame, "timestamp_s": update.timestamp_s, "rows": update.rows})
+            last, next_rows = update.seq, time.monotonic() + period
+            self._sse("rows", update.payload)
 
-    def _sse(self, event: str, data: Any) -> None:
-        self.wfile.write(f"event: {event}\ndata: {json.dumps(data, allow_nan=False)}\n\n".encode())
+    def _sse(self, event: str, payload: str) -> None:
+        self.wfile.write(f"event: {event}\ndata: {payload}\n\n".encode())
 
 
 class RemoteServer:
@@ -235,6 +241,8 @@ class RemoteServer:
         self.count_lock = threading.Lock()
         self.connections = 0
         self.refused = 0
+        self._status_cache: tuple[float, str] | None = None
+        self._status_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -245,6 +253,15 @@ class RemoteServer:
         if header and header.lower().startswith("bearer "):
             given = header[7:].strip()
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def status_json(self) -> str:
+        """`status()` as JSON, made at most every half second whoever asks (every SSE client asks
+        once a second: the pipeline's statistics are read once, not once per client)."""
+        with self._status_lock:
+            now = time.monotonic()
+            if self._status_cache is None or now - self._status_cache[0] > 0.5:
+                self._status_cache = (now, json.dumps(self.status(), allow_nan=False))
+            return self._status_cache[1]
 
     def rows_json(self) -> dict[str, Any]:
         u = self.hub.latest_rows()

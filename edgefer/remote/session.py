@@ -131,7 +131,9 @@ class RemoteSession:
         """Lines for the end of `edgefer run`: what the stream sent, what the events delivered."""
         lines = []
         if self.hub is not None and self.server is not None:
-            lines.append(f"serve     {self.hub.frames_encoded} frame(s) streamed as JPEG, "
+            n = self.hub.frames_encoded
+            each = f" ({1000 * self.hub.encode_seconds / n:.2f} ms each, off the pipeline threads)" if n else ""
+            lines.append(f"serve     {n} frame(s) streamed as JPEG{each}, "
                          f"{self.server.refused} connection(s) refused (max {self.settings.serve.max_clients})")
         if self.events is not None:
             lines.append(self.events.summary())
