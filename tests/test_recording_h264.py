@@ -13,7 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
+from edgefer.pipeline.eventlog import EventLog
+from edgefer.pipeline.recording import Recording
+from edgefer.pipeline.settings import RecordSettings
 from edgefer.pipeline.sinks import SinkError, VideoRecorder, h264_encoder
+from edgefer.pipeline.stats import StatsCollector
+from edgefer.types import Frame, FrameResult
 
 
 def real_frames(video: Path, n: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
@@ -117,6 +122,94 @@ def test_a_disk_that_fills_up_is_a_named_error_not_silence(small_disk: Path) -> 
     assert rec.current_file is None
 
 
+def _fill(disk: Path, name: str = "filler.bin") -> None:
+    """Another writer takes every byte left on `disk`."""
+    with open(disk / name, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+
+
+def test_a_recording_cut_by_a_full_disk_plays_up_to_the_cut_and_says_so(small_disk: Path, one_face_video: Path) -> None:
+    """Issue 11, item 6: a real 2 MB tmpfs filled by another writer mid-recording, with the
+    free-space guard off. The file is fragmented MP4, so what was written before the cut plays,
+    and the error says how much (about N frames); before, the file had no index and did not play."""
+    frames = real_frames(one_face_video, 40, (320, 180))
+    rec = VideoRecorder(small_disk / "rec.mp4", fps=10.0, min_free_mb=0)
+    with pytest.raises(SinkError) as info:
+        for i in range(100_000):
+            if i == 60:
+                _fill(small_disk)
+            rec.write(frames[i % len(frames)], i / 10)
+    message = str(info.value)
+    assert "rec.mp4: write failed (No space left on device)" in message, message
+    assert "is kept and plays (about " in message, message
+    claimed = int(message.split("(about ")[1].split(" frame")[0])
+    played = len(opencv_frames(small_disk / "rec.mp4"))
+    assert 20 <= played <= claimed <= played + 5, (played, claimed)  # at least one whole 2 s fragment
+    assert rec.files == [small_disk / "rec.mp4"] and rec.current_file is None
+    rec.close()
+
+
+def test_a_recording_of_which_nothing_plays_is_removed_not_listed(small_disk: Path, one_face_video: Path) -> None:
+    _fill(small_disk)
+    rec = VideoRecorder(small_disk / "rec.mp4", fps=10.0, min_free_mb=0)
+    frames = real_frames(one_face_video, 5, (320, 180))
+    with pytest.raises(SinkError, match="nothing of it played, so it was removed"):
+        for i in range(1000):
+            rec.write(frames[i % 5], i / 10)
+    assert rec.files == [] and rec.dropped == [small_disk / "rec.mp4"]
+    assert not (small_disk / "rec.mp4").exists()
+
+
+def _recording(path: Path, seen: list) -> Recording:
+    rec = Recording(RecordSettings(path=path, min_free_mb=0), EventLog(StatsCollector(), seen.append), lambda: 10.0)
+    rec.begin()
+    rec.serve()
+    return rec
+
+
+def _frame_result(i: int, img: np.ndarray) -> FrameResult:
+    return FrameResult(Frame(i, i / 10, img), [], img)
+
+
+def test_the_pipeline_lists_no_recording_that_failed_before_anything_played(small_disk: Path) -> None:
+    """`Pipeline.recording_files()` and the summary's outputs come from `Recording.files()`: a
+    recording of which nothing plays is an error event, never an output."""
+    _fill(small_disk)
+    seen: list = []
+    rec = _recording(small_disk / "rec.mp4", seen)
+    img = np.full((180, 320, 3), 90, np.uint8)
+    for i in range(200):
+        rec.write(_frame_result(i, img))
+    rec.close()
+    errors = [e.message for e in seen if e.kind == "error"]
+    assert len(errors) == 1 and "nothing of it played, so it was removed; recording stopped" in errors[0], errors
+    assert rec.files() == [] and rec.path is None
+
+
+def test_a_killed_recorder_leaves_a_playable_file(tmp_path: Path, one_face_video: Path) -> None:
+    """Issue 11, item 7, at its root: the process dies (SIGKILL, no close, no index) in the middle
+    of a recording; the fragmented MP4 plays up to its last fragment."""
+    script = (
+        "import sys, cv2, os, signal\n"
+        "from edgefer.pipeline.sinks import VideoRecorder\n"
+        "cap = cv2.VideoCapture(sys.argv[1]); rec = VideoRecorder(sys.argv[2], fps=10.0)\n"
+        "for i in range(75):\n"
+        "    ok, img = cap.read(); rec.write(cv2.resize(img, (320, 180)), i / 10)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = tmp_path / "killed.mp4"
+    res = subprocess.run([sys.executable, "-c", script, str(one_face_video), str(out)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == -9, res.stderr[-2000:]
+    played = len(opencv_frames(out))
+    assert 40 <= played <= 75, played  # whole fragments (a keyframe every 2 s = 20 frames), never 0
+
+
 def test_explicit_opencv_h264_explains_the_pip_wheel(tmp_path: Path) -> None:
     if cv2.VideoWriter(str(tmp_path / "probe.mp4"), cv2.VideoWriter_fourcc(*"avc1"), 10, (96, 64)).isOpened():
         pytest.skip("this OpenCV encodes avc1 itself")
@@ -142,6 +235,19 @@ try:
     VideoRecorder(out + "/strict.mp4", fps=10.0, encoder="pyav")
 except SinkError as exc:
     print("STRICT", exc)
+from edgefer.pipeline.eventlog import EventLog
+from edgefer.pipeline.recording import Recording
+from edgefer.pipeline.settings import RecordSettings
+from edgefer.pipeline.stats import StatsCollector
+from edgefer.types import Frame, FrameResult
+events = []
+recording = Recording(RecordSettings(path=out + "/pipe.mp4"), EventLog(StatsCollector(), events.append), lambda: 10.0)
+recording.begin(); recording.serve()
+img = np.zeros((64, 96, 3), np.uint8)
+recording.write(FrameResult(Frame(0, 0.0, img), [], img))
+recording.close()
+for e in events:
+    print("EVENT", e.kind, e.message)
 """
 
 
@@ -153,6 +259,9 @@ def test_without_pyav_auto_falls_back_to_mp4v_and_says_why(tmp_path: Path) -> No
     assert "WARNING recording" in res.stderr and "H.264 is unavailable (PyAV is not installed" in res.stderr
     assert "not in web browsers" in res.stderr
     assert "STRICT recording" in res.stdout and "H.264 through PyAV is unavailable" in res.stdout
+    # In a pipeline the reason is a warning event (the window shows it), and the status says the format.
+    assert "EVENT warning recording " in res.stdout and "pipe.mp4: H.264 is unavailable (PyAV is not installed" in res.stdout
+    assert "EVENT status recording to " in res.stdout and "pipe.mp4 as OpenCV FourCC mp4v" in res.stdout
     info = probe(tmp_path / "auto.mp4")
     assert info["codec"] == "mpeg4" and info["decoded"] == 10
 

@@ -114,6 +114,7 @@ class Recording:
                 with self._lock:
                     self._files.append(str(rec.files[-1]))
         except (SinkError, OSError) as exc:
+            self._forget(rec.dropped)
             self._failed(exc)
 
     def close(self, quiet: bool = False) -> None:
@@ -124,11 +125,19 @@ class Recording:
         try:
             rec.close()
         except Exception as exc:  # noqa: BLE001 - a failed close is reported, the run goes on
+            self._forget(rec.dropped)
             if not quiet:
                 self._events.emit("error", "record", f"closing {rec.base} failed: {exc}")
+            return
         if rec.frames_written and not quiet:
             saved = ", ".join(str(f) for f in rec.files)
             self._events.emit("status", "record", f"saved {rec.frames_written} frame(s) to {saved}")
+
+    def _forget(self, dropped: list[Path]) -> None:
+        """A file of which nothing played was removed: it is no output."""
+        gone = {str(p) for p in dropped}
+        with self._lock:
+            self._files = [f for f in self._files if f not in gone]
 
     def _open(self, path: Path) -> None:
         r = self.settings
@@ -145,9 +154,13 @@ class Recording:
                 bitrate_kbps=r.bitrate_kbps,
                 min_free_mb=r.min_free_mb,
             )
-            self._events.emit("status", "record", f"recording to {self._recorder.base}")
         except (SinkError, ValueError) as exc:
             self._failed(exc)
+            return
+        rec = self._recorder
+        if rec.fallback_reason is not None:  # `auto` without H.264: the window shows this too
+            self._events.emit("warning", "record", f"recording {rec.base}: {rec.fallback_reason}")
+        self._events.emit("status", "record", f"recording to {rec.base} as {rec.format}")
 
     def _failed(self, exc: Exception) -> None:
         self._events.emit("error", "record", f"{exc}; recording stopped, the rest goes on")

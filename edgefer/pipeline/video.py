@@ -96,6 +96,13 @@ FFMPEG_FORMATS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "
 ENCODERS: tuple[str, ...] = ("auto", "pyav", "opencv", "gstreamer")
 #: PyAV H.264 encoders in order of preference (libx264 is in PyAV's wheels; openh264 in some builds).
 H264_ENCODERS: tuple[str, ...] = ("libx264", "libopenh264")
+#: Fragmented MP4 (`movflags`): a fragment (moof+mdat) is written at every keyframe, at least
+#: every 2 s, after an empty moov. A file cut anywhere (a full disk, the process killed) plays up
+#: to its last fragment, where a plain MP4 without its final index does not play at all. Measured
+#: on a 200-frame file cut at 10/30/50/77/95 % of its bytes: 12/51/88/142/185 frames decode
+#: (OpenCV); browsers play fragmented MP4 (the MSE format), and OpenCV/FFmpeg read its frame count
+#: from the `mfra` index written at a clean close.
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 #: libx264 speed/size trade-off. Measured on the one-face clip (640x360): `superfast` at CRF 23
 #: costs about 4 ms of CPU per frame (OpenCV mp4v 2 ms, `veryfast` 6 ms) and gives files half the
 #: size of mp4v's, so the sink thread stays cheap on a 2-core edge box.
@@ -130,6 +137,8 @@ class PyAVH264Writer:
     The file is opened here (a Python file object handed to PyAV), and after the first failed
     write the muxer is never called again: PyAV retries a header that failed to write on the next
     call and crashes the process (seen with `/dev/full`), so a broken writer only closes its file.
+    MP4 and MOV are written fragmented (`FRAGMENTED_MP4`), so such a file, or one whose process was
+    killed, still plays up to its last complete fragment (`playable_frames` counts them).
     """
 
     def __init__(
@@ -153,7 +162,8 @@ class PyAVH264Writer:
         except OSError as exc:
             raise SinkError(f"recording {self.path}: cannot open for writing ({exc.strerror or exc})") from exc
         try:
-            self._container = av.open(self._fh, mode="w", format=fmt)
+            options = FRAGMENTED_MP4 if fmt in ("mp4", "mov") else {}
+            self._container = av.open(self._fh, mode="w", format=fmt, options=dict(options))
             rate = Fraction(fps).limit_denominator(1001)
             self._stream = self._container.add_stream(codec_name, rate=rate)
             self._stream.width, self._stream.height = self._w, self._h
@@ -199,7 +209,7 @@ class PyAVH264Writer:
                 self._container.mux(self._stream.encode(None))  # the encoder's delayed frames
                 self._container.close()  # writes the MP4 index (moov)
             except (av.FFmpegError, OSError) as exc:
-                problems.append(f"finishing the file failed ({_reason(exc)}); it has no index and will not play")
+                problems.append(f"finishing the file failed ({_reason(exc)})")
         try:
             self._fh.close()
         except OSError as exc:
@@ -207,6 +217,33 @@ class PyAVH264Writer:
                 problems.append(f"closing failed ({_reason(exc)})")
         if problems:
             raise SinkError(f"recording {self.path}: {'; '.join(problems)}")
+
+
+def playable_frames(path: Path, decode: bool = False) -> int:
+    """About how many video frames of `path` play: its demuxed packets, without decoding (fast on
+    the sink thread); a cut fragmented MP4 demuxes up to the cut, where the last packet or two are
+    partial (measured: 3 more packets than decoded frames). With `decode`, the frames that decode
+    (exact, slower). 0 when it does not open."""
+    import av
+
+    n = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return 0
+            try:
+                if decode:
+                    for _frame in container.decode(video=0):
+                        n += 1
+                else:
+                    for packet in container.demux(video=0):
+                        if packet.size:
+                            n += 1
+            except (av.FFmpegError, OSError):
+                pass  # the cut: what came before it plays
+    except (av.FFmpegError, OSError):
+        return 0
+    return n
 
 
 def _reason(exc: BaseException) -> str:
@@ -286,6 +323,8 @@ class VideoRecorder:
         self.bitrate_kbps = bitrate_kbps
         self.min_free_mb = min_free_mb
         self.files: list[Path] = []
+        #: Files removed after a failed write because nothing of them played.
+        self.dropped: list[Path] = []
         self.frames_written = 0
         self._writer: Any = None  # the open segment's writer
         self._size: tuple[int, int] | None = None
@@ -347,7 +386,10 @@ class VideoRecorder:
     def _close_writer(self) -> None:
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.release()
+            try:
+                writer.release()
+            except SinkError as exc:  # e.g. the disk filled up at the last fragment: say what plays
+                raise SinkError(self._with_what_plays(str(exc))) from exc
 
     def write(self, image: np.ndarray, timestamp_s: float) -> None:
         """Append one BGR frame; rotates to the next segment when it is due."""
@@ -370,8 +412,39 @@ class VideoRecorder:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         if self.frames_written % self.DISK_CHECK_EVERY == 0:
             self._check_disk()
-        self._writer.write(image)
+        try:
+            self._writer.write(image)
+        except SinkError as exc:
+            writer, self._writer = self._writer, None
+            try:
+                writer.release()  # a broken writer only closes its file
+            except SinkError as again:
+                log.debug("closing the failed recording: %s", again)
+            raise SinkError(self._with_what_plays(str(exc))) from exc
         self.frames_written += 1
+
+    def _with_what_plays(self, message: str) -> str:
+        """`message` about the current file, which failed and is closed, plus what of it plays,
+        truthfully. A file with nothing playable is removed (it is not an output, and on a full
+        disk its bytes are better freed); `dropped` lists it. A device gets no verdict."""
+        path = self.files[-1]
+        if _is_special(path) or self.encoder != "pyav":
+            return message
+        return f"{message}; {self._what_plays(path)}"
+
+    def _what_plays(self, path: Path) -> str:
+        n = playable_frames(path)
+        if n <= 2 * self.fps:  # a short file: decode it, so that "plays" is exact
+            n = playable_frames(path, decode=True)
+        if n:
+            return f"what was written before it is kept and plays (about {n} frame(s), {n / self.fps:.1f} s)"
+        self.files.pop()
+        self.dropped.append(path)
+        try:
+            path.unlink()
+        except OSError as exc:
+            return f"nothing of it plays, and removing it failed ({exc.strerror or exc})"
+        return "nothing of it played, so it was removed"
 
     def _check_disk(self) -> None:
         path = self.files[-1] if self.files else self.base
@@ -379,6 +452,12 @@ class VideoRecorder:
             free_mb = shutil.disk_usage(path.parent).free / 1e6
         except OSError as exc:
             raise SinkError(f"recording {path}: its folder is gone ({exc.strerror or exc})") from exc
+        if self.encoder != "pyav" and free_mb < 1.0 and not _is_special(path):
+            # OpenCV's writers fail silently on a full disk (PyAV's raises): say it, even with
+            # record.min_free_mb 0. Their MP4 index is written at the close, which may fail too.
+            raise SinkError(
+                f"recording {path}: the disk is full ({free_mb:.1f} MB free); the {self.format} file may not play"
+            )
         if free_mb < self.min_free_mb:
             raise SinkError(
                 # The caller says that the recording stops; saying it here too printed it twice.
