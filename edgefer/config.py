@@ -83,8 +83,8 @@ def _describe(errors: Sequence[Mapping[str, Any]], source: str) -> str:
             lines.append(f"{source}: missing required key {key!r}")
         else:
             # The input may be a URL with a password (a camera, a broker): masked like every source.
-            got = redact(repr(err.get("input")))
-            lines.append(f"{source}: key {key!r}: {err['msg']} (got {got})")
+            got = "" if "(got " in err["msg"] else f" (got {redact(repr(err.get('input')))})"  # said once
+            lines.append(f"{source}: key {key!r}: {err['msg']}{got}")
     return "\n".join(lines)
 
 
