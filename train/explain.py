@@ -16,6 +16,10 @@ Methods (`METHODS`):
 - `occlusion`: the drop of each class's probability when a patch is replaced by the baseline grey,
   averaged over the patches covering a pixel (Zeiler & Fergus 2014). Patch = one attention cell of
   the input (input / attention size, 8 px at 56/7), stride = patch / 2 unless told otherwise.
+LIME and occlusion are signed (evidence for and against the class); their maps keep the positive
+evidence only (clipped at 0 before min-max, as LIME's own `positive_only` picture), so that a strongly
+negative region does not lift every neutral pixel above the IoU threshold. The raw signed maps are
+`train.lime.lime_maps` and `occlusion_maps`.
 
 Crops are what evaluation feeds: uint8 in the model's colour ((N, H, W) gray or (N, H, W, 3) RGB) at
 the contract's input size (`train.evaluate.to_crops` of the stored images). "Removed" pixels (LIME,
@@ -275,9 +279,10 @@ def class_maps(model: ExplainModel, crops: np.ndarray, method: str, *, lime_samp
     if method == "lime":
         from train.lime import lime_maps
 
-        return normalize_maps(lime_maps(model, crops, n_samples=lime_samples, seed=seed, region_size=lime_region,
-                                        progress=progress))
-    return normalize_maps(occlusion_maps(model, crops, occlusion_patch, occlusion_stride, progress=progress))
+        raw = lime_maps(model, crops, n_samples=lime_samples, seed=seed, region_size=lime_region, progress=progress)
+        return normalize_maps(np.maximum(raw, 0.0))
+    raw = occlusion_maps(model, crops, occlusion_patch, occlusion_stride, progress=progress)
+    return normalize_maps(np.maximum(raw, 0.0))
 
 
 def pick(maps: np.ndarray, classes: np.ndarray) -> np.ndarray:
