@@ -301,3 +301,72 @@ def test_connections_are_bounded() -> None:
     finally:
         hub.close()
         server.close()
+
+
+def test_a_stalled_stream_client_blocks_only_its_own_thread() -> None:
+    """The mechanism under a client that really stalls: 1080p noise frames (about 1.5 MB of JPEG
+    each) fill the socket buffers of a client that never reads within a few frames; its handler
+    then waits in `sendall` until the socket timeout drops it. Meanwhile `on_result` (what the sink
+    thread calls) stays instant, the hub keeps encoding and a reading client keeps getting new frames."""
+    from edgefer.remote.address import parse_serve_address
+    from edgefer.remote.hub import LiveHub
+    from edgefer.remote.server import RemoteServer
+    from edgefer.types import Frame, FrameResult
+
+    hub = LiveHub(stream_fps=15, jpeg_quality=90, max_width=None)
+    server = RemoteServer(parse_serve_address("0"), hub, status=lambda: {"state": "running", "fps": 0.0},
+                          metrics=lambda: "", max_clients=8, timeout=2.0)
+    server.start()
+    hub.start()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8) for _ in range(3)]
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stalled.connect(("127.0.0.1", server.port))
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
+    seen: list[tuple[float, int]] = []
+
+    def _reader() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("GET", "/stream.mjpg")
+        resp = conn.getresponse()
+        try:
+            while True:
+                if not resp.fp.readline():
+                    return
+                head = {}
+                while (line := resp.fp.readline().strip()):
+                    k, _, v = line.decode().partition(": ")
+                    head[k] = v
+                resp.fp.read(int(head["Content-Length"]))
+                resp.fp.readline()
+                seen.append((time.monotonic(), int(head["X-Frame"])))
+        except (OSError, KeyError, ValueError):
+            return
+
+    threading.Thread(target=_reader, daemon=True).start()
+    time.sleep(0.3)
+    calls: list[float] = []
+    dropped_at = None
+    t_end = time.monotonic() + 6.0
+    i = 0
+    try:
+        while time.monotonic() < t_end:
+            img = images[i % 3]
+            result = FrameResult(Frame(i, i / 25, img), [], annotated=img)
+            t0 = time.perf_counter()
+            hub.on_result(result)
+            calls.append(time.perf_counter() - t0)
+            if dropped_at is None and server.connections < 2:
+                dropped_at = time.monotonic()
+            i += 1
+            time.sleep(0.04)
+    finally:
+        stalled.close()
+        hub.close()
+        server.close()
+    assert dropped_at is not None, "the client that never reads was never dropped: did it stall at all?"
+    assert max(calls) < 0.005, f"on_result took up to {1000 * max(calls):.1f} ms"
+    assert hub.frames_encoded >= 20, hub.frames_encoded
+    late = [f for t, f in seen if t > t_end - 2.0]  # the reader still got fresh frames at the end
+    assert late and i - max(late) < 40, (i, seen[-3:])
