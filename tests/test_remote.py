@@ -123,3 +123,46 @@ def test_a_runtime_profile_sets_serve_and_events(tmp_path) -> None:
     profile.write_text("serve:\n  adress: 8080\n")
     with pytest.raises(ConfigError, match="serve.adress"):
         load_pipeline_settings(profile)
+
+
+def test_camera_credentials_appear_in_no_endpoint() -> None:
+    """A real server on loopback, attached to a stand-in pipeline whose source and faults carry a
+    password: the page, /status, /metrics, /healthz and the first events show it masked or not at all."""
+    import http.client
+    import urllib.request
+    from pathlib import Path
+
+    from edgefer.pipeline.events import PipelineEvent
+
+    secret = "Sup3rS3cret"
+    source = f"rtsp://admin:{secret}@10.0.0.7:554/stream1?password={secret}"
+
+    class FakePipeline:
+        recording: Path | None = None
+
+        def stats(self) -> PipelineStats:
+            return PipelineStats(source=source, model="m.onnx", backend="cpu", state="running", frames_read=3)
+
+        def events(self) -> list[PipelineEvent]:
+            return [PipelineEvent("warning", "capture", f"lost {source}; reconnecting")]
+
+    session = RemoteSession(PipelineSettings(serve={"address": "0"}))
+    session.start()
+    session.attach(FakePipeline())
+    assert session.server is not None
+    try:
+        port = session.server.port
+        bodies = []
+        for path in ("/", "/status", "/metrics", "/healthz", "/rows"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+                bodies.append(r.read().decode())
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/events")
+        resp = conn.getresponse()
+        bodies.append(b"".join(resp.fp.readline() for _ in range(4)).decode())
+        conn.close()
+    finally:
+        session.close()
+    everything = "\n".join(bodies)
+    assert secret not in everything
+    assert "rtsp://admin:***@10.0.0.7:554/stream1" in everything  # masked, still telling cameras apart
