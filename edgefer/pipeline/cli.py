@@ -181,12 +181,22 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     received: list[int] = []
 
+    abort = threading.Event()
+
     def _on_signal(signum, _frame) -> None:
-        if received:  # second signal: abort now (sinks are still closed by the finally blocks)
-            raise KeyboardInterrupt
         received.append(signum)
-        stop.set()
-        print(f"\n{signal.Signals(signum).name}: finishing queued frames and closing files ...", file=sys.stderr)
+        name = signal.Signals(signum).name
+        if len(received) == 1:
+            stop.set()
+            print(f"\n{name}: finishing queued frames and closing files ...", file=sys.stderr)
+        elif len(received) == 2:
+            # Not KeyboardInterrupt: raised inside stop(), it left the stage threads running into
+            # interpreter exit, which killed the recorder mid-write (unplayable file, or exit 134).
+            abort.set()
+            print(f"\n{name} again: dropping queued frames; closing files (once more to quit at once) ...",
+                  file=sys.stderr)
+        else:
+            raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     events: list = []
@@ -214,9 +224,10 @@ def run(args: argparse.Namespace) -> int:
         # gets the credential filter too.
         with logging_redirect_tqdm():
             install_log_redaction()
-            stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop,
+            stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop, abort_event=abort,
                                  on_created=remote.attach if remote is not None else None)
     except PipelineError as exc:
+        _restore_signals(previous)
         print(f"edgefer run: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -224,8 +235,10 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         if remote is not None:
             remote.close()  # drains the event queue (events.drain_s), then stops the server
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # The handlers stay until the summary is printed: a second Ctrl+C that comes after the
+        # drain is still a second Ctrl+C (exit 130), not a KeyboardInterrupt in a print.
+        if sys.exc_info()[0] is not None:
+            _restore_signals(previous)
 
     errors = [e for e in events if e.kind == "error"]
     warnings = [e for e in events if e.kind == "warning"]
@@ -244,7 +257,15 @@ def run(args: argparse.Namespace) -> int:
     for line in remote.summary() if remote is not None else []:
         print(line)
     if received:
+        # The handlers stay: the process is about to exit, and a second Ctrl+C during the
+        # interpreter's teardown must not turn exit 130 into a death by SIGINT.
         return 128 + received[0]
+    _restore_signals(previous)
     if stats.frames_read == 0 or errors:
         return 1
     return 0
+
+
+def _restore_signals(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

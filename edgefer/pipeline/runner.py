@@ -33,9 +33,11 @@ before anything runs (missing model or source file, bad settings) raises `Pipeli
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +140,7 @@ class Pipeline:
         with self._lock:
             self._started = True
             self._starting = False
+        _RUNNING.add(self)
         for t in self._threads:
             t.start()
         label = w.capture.spec.label
@@ -173,19 +176,23 @@ class Pipeline:
         return _Wiring(models, capture, frames, StageQueue(n, self._abort), StageQueue(n, self._abort),
                        StageQueue(n, self._abort))
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, abort: threading.Event | None = None) -> None:
         """Stop reading, let queued frames finish, close the sinks (files playable), join threads.
 
-        If the stages do not finish within `timeout` seconds, queued frames are dropped (the
-        sinks are still closed properly). Safe to call more than once and from any thread but
-        the pipeline's own callbacks.
+        If the stages do not finish within `timeout` seconds, or as soon as `abort` is set (the
+        CLI's second Ctrl+C), queued frames are dropped; the sinks are still closed properly and
+        the stage threads joined, so no thread is killed at interpreter exit in the middle of a
+        write. Safe to call more than once and from any thread but the pipeline's own callbacks.
         """
         if not self._started:
             return
         self._stop_req.set()
         self._paused.clear()
-        if not self._finished.wait(timeout):
-            log.warning("pipeline did not drain within %.1f s; dropping queued frames", timeout)
+        if not self._drained(timeout, abort):
+            if abort is not None and abort.is_set():
+                log.warning("aborting: dropping queued frames; closing the files")
+            else:
+                log.warning("pipeline did not drain within %.1f s; dropping queued frames", timeout)
             self._abort.set()
             if self._wiring is not None:
                 self._wiring.frames.close()  # in case the capture thread is stuck in a blocking read
@@ -193,6 +200,20 @@ class Pipeline:
         for t in self._threads:
             t.join(timeout=1.0)
         self._close_models()
+        _RUNNING.discard(self)
+
+    def _drained(self, timeout: float, abort: threading.Event | None) -> bool:
+        """Wait up to `timeout` for the run to finish; False at once when `abort` is set."""
+        if abort is None:
+            return self._finished.wait(timeout)
+        end = time.monotonic() + timeout
+        while not abort.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return self._finished.is_set()
+            if self._finished.wait(min(0.05, left)):
+                return True
+        return self._finished.is_set()
 
     def _close_models(self) -> None:
         """Close the tracker and the classifier, unless a stage thread still uses one (stuck)."""
@@ -360,14 +381,32 @@ class Pipeline:
         self._finished.set()
 
 
+#: Pipelines started and not yet stopped. At interpreter exit (a script that ends without `stop()`,
+#: an uncaught exception) they are stopped before the stage threads, which are daemon threads, are
+#: killed: a recording killed in the middle of a write loses its index (or, in native code, the
+#: process aborts with "FATAL: exception not rethrown"). atexit runs while daemon threads still run.
+_RUNNING: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_pipelines() -> None:
+    for pipeline in list(_RUNNING):
+        log.warning("the interpreter is exiting while a pipeline runs: stopping it (files closed)")
+        pipeline.stop(timeout=2.0)
+
+
 def run_pipeline(
     settings: PipelineSettings,
     on_result: Callable[[FrameResult], None] | None = None,
     on_event: Callable[[PipelineEvent], None] | None = None,
     stop_event: threading.Event | None = None,
     on_created: Callable[[Pipeline], None] | None = None,
+    abort_event: threading.Event | None = None,
 ) -> PipelineStats:
     """Run to the end (or until `stop_event` is set, or q/Esc in the window) and return the stats.
+
+    `abort_event` (the CLI's second Ctrl+C) cuts the drain after a stop short: queued frames are
+    dropped, the files are still closed and the threads joined (`Pipeline.stop`).
 
     Without `settings.headless` the newest annotated frame is shown in an OpenCV window from
     this (the calling) thread, which is what OpenCV's HighGUI expects; the sink thread leaves
@@ -397,7 +436,7 @@ def run_pipeline(
                 if display.poll_quit():
                     break
     finally:
-        pipeline.stop()
+        pipeline.stop(abort=abort_event)
         if display is not None:
             display.close()
     return pipeline.stats()
