@@ -192,7 +192,7 @@ def test_changes_mode_publishes_a_track_start_changes_and_its_end(broker: Broker
     events = [m["event"] for m in sub.messages]
     assert events[0] == "start" and events[-1] == "end" and set(events) <= {"start", "change", "end"}
     by_track: dict[int, list[str]] = {}
-    for (frame, face), row in sorted(rows.items()):  # the changes the CSV itself shows, per track
+    for (_frame, face), row in sorted(rows.items()):  # the changes the CSV itself shows, per track
         seq = by_track.setdefault(face, [])
         if not seq or seq[-1] != row["expression"]:
             seq.append(row["expression"])
