@@ -159,12 +159,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, json.dumps(data, allow_nan=False).encode("utf-8"), "application/json")
 
     def _frame(self) -> None:
-        jpeg = self.server.owner.hub.latest_jpeg()
-        if jpeg is None:  # nobody watched yet: watch for one frame
-            hub = self.server.owner.hub
+        hub = self.server.owner.hub
+        jpeg = hub.latest_jpeg()
+        if jpeg is None or not hub.watchers:  # nothing encoded lately (nobody watches): one fresh frame
             hub.watch()
             try:
-                jpeg = hub.next_jpeg(0, 5.0)
+                jpeg = hub.next_jpeg(jpeg.seq if jpeg is not None else 0, 2.0) or jpeg
             finally:
                 hub.unwatch()
         if jpeg is None:
