@@ -86,3 +86,52 @@ def test_a_second_ctrl_c_still_closes_a_playable_recording(gap_s, four_face_clip
     played = count_frames(rec)
     table = read_csv(rows)
     assert played >= 15 and len(table) >= 60
+
+
+# ---- item 5: a restart with the same outputs ---------------------------------------------------
+def _digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_restart_with_the_same_outputs_overwrites_nothing(one_face_video, tiny_onnx_model, face_model, tmp_path):
+    """The same `--record R/rec.mp4 --segment-seconds S --csv R/rows.csv` twice (a supervisor's
+    restart): the first run's files stay byte for byte, the second writes rec-2_*.mp4 and
+    rows-2.csv, says so, and lists them; a third gets -3."""
+    out = tmp_path / "R"
+    cmd = _run_cmd(one_face_video, tiny_onnx_model, face_model, "--max-frames", "30", "--record", str(out / "rec.mp4"),
+                   "--segment-seconds", "0.5", "--csv", str(out / "rows.csv"))
+    first = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = _digest(out)
+    assert "rows.csv" in before and {"rec_000.mp4", "rec_001.mp4"} <= set(before)
+    second = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = _digest(out)
+    assert {name: after[name] for name in before} == before  # nothing of the first run changed
+    new = sorted(set(after) - set(before))
+    assert "rows-2.csv" in new and all(n.startswith("rec-2_") or n == "rows-2.csv" for n in new), new
+    assert len([n for n in new if n.startswith("rec-2_")]) == len([n for n in before if n.startswith("rec_")])
+    assert "a previous run's outputs are kept; this run (run 2) writes" in second.stderr
+    assert str(out / "rows-2.csv") in second.stdout and str(out / "rec-2_000.mp4") in second.stdout
+    assert len(read_csv(out / "rows-2.csv")) == len(read_csv(out / "rows.csv")) == 30
+    third = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0 and (out / "rows-3.csv").is_file() and (out / "rec-3_000.mp4").is_file()
+    assert {name: _digest(out)[name] for name in after} == after
+
+
+def test_run_numbers_cover_every_output_and_its_segments(tmp_path: Path) -> None:
+    from edgefer.pipeline.sinkbase import first_free_run, run_path
+
+    rec, rows = tmp_path / "rec.mp4", tmp_path / "rows.csv"
+    assert first_free_run([(rec, True), (rows, False)]) == 1
+    (tmp_path / "rec_004.mp4").write_bytes(b"x")  # only a segment of a previous run
+    assert first_free_run([(rec, True), (rows, False)]) == 2 and first_free_run([(rec, False)]) == 1
+    (tmp_path / "rows-2.csv").write_text("frame\n")  # run 2 got as far as its rows
+    assert first_free_run([(rec, True), (rows, False)]) == 3
+    assert run_path(rows, 3) == tmp_path / "rows-3.csv" and run_path(rows, 1) == rows
+    (tmp_path / "rec_notes.mp4").write_bytes(b"x")  # not a segment name
+    assert first_free_run([(tmp_path / "other.mp4", True)]) == 1
+    assert first_free_run([(Path("/dev/full"), False)]) == 1  # a device is written as it is

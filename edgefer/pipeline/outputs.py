@@ -16,7 +16,7 @@ from edgefer.pipeline.eventlog import EventLog
 from edgefer.pipeline.recording import Recording
 from edgefer.pipeline.rows import RowWriter, face_rows, row_columns
 from edgefer.pipeline.settings import PipelineSettings
-from edgefer.pipeline.sinkbase import SinkError
+from edgefer.pipeline.sinkbase import SinkError, first_free_run, is_special, run_path
 from edgefer.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,38 @@ class Outputs:
         self._rows: RowWriter | None = None
         self._rows_path: Path | None = None
         self._blendshape_names: tuple[str, ...] | None = None
+
+    def claim_run(self) -> int:
+        """Before anything is opened: when a previous run wrote any of this run's outputs (the same
+        --record/--csv after a restart), every output of this run moves to the first free run
+        number (`rows-2.csv`, `rec-2_000.mp4`, ...), so nothing is overwritten or truncated and a
+        run's files share one number. Returns the run number (1: the names as given)."""
+        s = self.settings
+        rec = self.recording.path
+        outputs: list[tuple[Path, bool]] = []
+        if rec is not None:
+            outputs.append((rec, s.record.segment_seconds is not None))
+        rows = s.csv or s.jsonl
+        if rows is not None:
+            outputs.append((Path(rows), False))
+        if s.overwrite or not outputs:
+            return 1
+        run = first_free_run(outputs)
+        if run == 1:
+            return 1
+        moved = []
+        if rec is not None and not is_special(rec):
+            self.recording.rename(run_path(rec, run))
+            moved.append(str(self.recording.path))
+        if s.csv is not None and not is_special(Path(s.csv)):
+            s.csv = run_path(s.csv, run)
+            moved.append(str(s.csv))
+        if s.jsonl is not None and not is_special(Path(s.jsonl)):
+            s.jsonl = run_path(s.jsonl, run)
+            moved.append(str(s.jsonl))
+        self._events.emit("status", "pipeline", f"a previous run's outputs are kept; this run (run {run}) writes "
+                          f"{', '.join(moved)} (set overwrite: true to replace them)")
+        return run
 
     def open_rows(self, blendshape_names: tuple[str, ...] | None) -> None:
         """Open the CSV or JSONL file (before the threads start); a failure is an error event and

@@ -23,7 +23,7 @@ from typing import Literal
 
 from edgefer.pipeline.eventlog import EventLog
 from edgefer.pipeline.settings import RecordSettings
-from edgefer.pipeline.sinkbase import SinkError
+from edgefer.pipeline.sinkbase import SinkError, first_free_run, run_path
 from edgefer.pipeline.video import VideoRecorder, record_path
 from edgefer.types import FrameResult
 
@@ -58,10 +58,19 @@ class Recording:
         with self._lock:
             return list(self._files)
 
+    def rename(self, path: Path) -> None:
+        """Before the run starts: record to `path` instead (a restart's run number)."""
+        with self._lock:
+            self._asked = path
+            self.settings.path = path
+
     def start(self, path: str | Path, *, running: bool) -> Path:
         """Record to `path` from the next frame (replacing any recording); the path with its
-        container suffix. Before the run starts, it is simply what `begin` will open."""
+        container suffix, numbered when a file of that name exists (`OUT-2.mp4`: an earlier
+        recording is never overwritten). Before the run starts, it is what `begin` will open."""
         target = record_path(path, self.settings.container)
+        if running:
+            target = run_path(target, first_free_run([(target, self.settings.segment_seconds is not None)]))
         with self._lock:
             self._asked = target
             if running:

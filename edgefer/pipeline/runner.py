@@ -158,6 +158,7 @@ class Pipeline:
         problem = spec.file_problem()
         if problem is not None:
             raise PipelineError(problem)
+        self._outputs.claim_run()  # before anything is opened: never into a previous run's files
         models = self._models = load_collaborators(s, self._work.tracker_faces)
         self._work.attach(models)
         self._stats.source = spec.label

@@ -216,6 +216,10 @@ class PipelineSettings(Settings):
     jsonl: Path | None = None
     #: Rows are flushed to disk at least this often (a crash loses at most this much).
     flush_seconds: float = Field(default=1.0, gt=0)
+    #: False (default): a run never writes into the files of a previous run; a restart with the same
+    #: --record/--csv writes NAME-2.EXT (then -3, ...), one number for all its outputs. True: the
+    #: old files are replaced.
+    overwrite: bool = False
     headless: bool = False
     realtime: bool = False
     max_frames: int | None = Field(default=None, ge=1)
