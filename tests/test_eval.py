@@ -13,6 +13,10 @@ import pytest
 from edgefer.classes import EXPRESSIONS
 from tests.support.training import TEST_LIMIT, landmark_cache, session_root, train_run
 
+#: Every test here evaluates tiny trained models (about 90 s to train them on 2 busy cores) or
+#: measures a ceiling over thousands of maps.
+pytestmark = pytest.mark.slow
+
 KEYS = ("accuracy", "macro_f1", "per_class_recall", "confusion", "att_cos", "cam_cos", "ekman_iou", "n", "n_with_map")
 
 

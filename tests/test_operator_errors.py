@@ -29,6 +29,7 @@ def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="this machine has TensorRT")
 def test_engine_without_tensorrt_is_one_line_and_exit_2(tmp_path: Path, one_face_video: Path) -> None:
     engine = tmp_path / "model.engine"  # the import fails before a byte is read: any content will do

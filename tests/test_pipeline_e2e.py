@@ -10,6 +10,7 @@ from edgefer.pipeline.sinks import row_columns
 from tests.support.pipeline import count_frames, read_csv, read_jsonl, run_to_end, settings
 
 
+@pytest.mark.slow
 def test_one_face_video_every_frame(one_face_video, tiny_onnx_model, face_model, tmp_path):
     rec, rows = tmp_path / "out" / "annotated.mp4", tmp_path / "out" / "faces.csv"
     run = run_to_end(settings(one_face_video, tiny_onnx_model, face_model, record={"path": rec}, csv=rows))

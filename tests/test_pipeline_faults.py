@@ -43,6 +43,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_sigint_halfway_leaves_a_playable_recording(face_clip, tiny_onnx_model, face_model, tmp_path):
     rec, rows = tmp_path / "rec.mp4", tmp_path / "rows.csv"
     cmd = [
@@ -65,6 +66,7 @@ def test_sigint_halfway_leaves_a_playable_recording(face_clip, tiny_onnx_model, 
     assert int(table[-1]["frame"]) == frames - 1
 
 
+@pytest.mark.slow
 def test_truncated_mp4_processes_the_readable_part(one_face_video, tiny_onnx_model, face_model, tmp_path):
     cut = tmp_path / "cut.mp4"
     data = one_face_video.read_bytes()
@@ -202,6 +204,7 @@ def test_live_controls(face_clip, tiny_onnx_model, face_model, tmp_path):
     assert "paused" in kinds and "resumed" in kinds
 
 
+@pytest.mark.slow
 def test_long_looped_run_keeps_memory_flat(soak_clip, tiny_onnx_model, face_model, tmp_path):
     """3000 frames (75 passes over a 40-frame real clip, a new track id each pass), all sinks on."""
     rec, rows = tmp_path / "soak.mp4", tmp_path / "soak.csv"

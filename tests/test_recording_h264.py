@@ -266,6 +266,7 @@ def test_without_pyav_auto_falls_back_to_mp4v_and_says_why(tmp_path: Path) -> No
     assert info["codec"] == "mpeg4" and info["decoded"] == 10
 
 
+@pytest.mark.slow
 def test_edgefer_run_records_h264_by_default(tmp_path: Path, one_face_video: Path, tiny_onnx_model: Path) -> None:
     out = tmp_path / "rec.mp4"
     res = subprocess.run(

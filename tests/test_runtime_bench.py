@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_bench_model_runs_ort_and_torch(tiny_onnx_model: Path, fer_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     res = subprocess.run(

@@ -191,6 +191,7 @@ def _selftest(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_cli_cpu_selftest_end_to_end(one_face_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "R.json"
     res = _selftest("--videos", str(one_face_video), "--crops", "8", "--iters", "2", "--pipeline-frames", "8",

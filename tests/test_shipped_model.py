@@ -11,6 +11,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from edgefer.classes import EXPRESSIONS
 from edgefer.cli import main
 from edgefer.paths import DEFAULT_MODEL
@@ -29,6 +31,7 @@ def test_default_model_is_shipped_small_and_declares_its_contract():
     assert clf.has_cam
 
 
+@pytest.mark.slow
 def test_eval_defaults_to_the_shipped_model_and_beats_chance(fer_dir: Path, face_model: Path, tmp_path: Path):
     report = tmp_path / "report.json"
     code = main(["eval", "--data", str(fer_dir), "--split", "test", "--limit", "210",
@@ -45,6 +48,7 @@ def test_eval_defaults_to_the_shipped_model_and_beats_chance(fer_dir: Path, face
     assert r["att_cos"] < r["att_cos_ceiling"], "a learnt map scoring above a perfect 7x7 map means a broken metric"
 
 
+@pytest.mark.slow
 def test_run_defaults_to_the_shipped_model_on_real_video(one_face_video: Path, face_model: Path, tmp_path: Path):
     """The whole one-face clip: every frame has its face, and the broad smile of its last half is
     read as happiness. This fails if the runtime crop framing, colour mode, normalisation or class

@@ -37,6 +37,7 @@ def _history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_run_folder_and_loss_falls(au_run):
     hist = _history(au_run.run_dir)
     assert [h["epoch"] for h in hist] == [1, 2, 3]
@@ -50,6 +51,7 @@ def test_run_folder_and_loss_falls(au_run):
     assert au_run.summary["val"]["n_with_map"] > 0
 
 
+@pytest.mark.slow
 def test_alignment_raises_att_cos_over_baseline(au_run, baseline_run):
     au = _history(au_run.run_dir)[-1]
     base = _history(baseline_run.run_dir)[-1]
@@ -57,6 +59,7 @@ def test_alignment_raises_att_cos_over_baseline(au_run, baseline_run):
     assert au["val_att_cos"] > base["val_att_cos"] + 0.05
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_same_logits(au_run):
     from train.checkpoint import load_checkpoint
 
@@ -84,6 +87,7 @@ def test_checkpoint_round_trip_gives_same_logits(au_run):
     assert 1 <= best.epoch <= 3
 
 
+@pytest.mark.slow
 def test_checkpoint_is_safe_to_load(au_run):
     payload = torch.load(au_run.run_dir / "last.pt", map_location="cpu", weights_only=True)
     assert payload["format"] == "edgefer.train.checkpoint"
@@ -95,6 +99,7 @@ def test_checkpoint_is_safe_to_load(au_run):
 RECIPE_OPTIONS = dict(augment={"mix": "both", "mix_prob": 0.8, "camera": 0.5}, loss={"au_lambda": 4.0, "label_smoothing": 0.1})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", ["plain", "recipe"])
 def test_resume_mid_epoch_matches_uninterrupted_run(fer_dir, face_model, root, options):
     from edgefer.config import validate_settings
@@ -135,6 +140,7 @@ def test_resume_mid_epoch_matches_uninterrupted_run(fer_dir, face_model, root, o
     assert ha == pytest.approx(hb)
 
 
+@pytest.mark.slow
 def test_cli_trains_and_refuses_mistakes(fer_dir, face_model, root, tmp_path, capsys):
     import yaml
 

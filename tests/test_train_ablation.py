@@ -25,6 +25,7 @@ def _ablate(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_plan_trains_each_candidate_once_and_reports(fer_dir, face_model, tmp_path_factory, tmp_path):
     root = session_root(tmp_path_factory)
     cache = landmark_cache(fer_dir, face_model, root)

@@ -35,6 +35,7 @@ def test_second_lock_on_a_run_folder_is_refused(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_a_second_trainer_is_refused(fer_dir, face_model, root, tmp_path):
     cache = landmark_cache(fer_dir, face_model, root)
     cfg = base_config(fer_dir, cache, root, optim={"epochs": 200, "batch_size": 16}, run={"save_every_steps": 0})

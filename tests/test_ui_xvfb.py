@@ -72,6 +72,7 @@ def _gray_frames(video: Path, size: tuple[int, int]) -> list[np.ndarray]:
     return frames
 
 
+@pytest.mark.slow
 def test_real_window_under_xvfb_shows_the_video(x_display: str, tmp_path: Path, tiny_onnx_model: Path,
                                                 one_face_video: Path) -> None:
     shot = tmp_path / "window.png"
