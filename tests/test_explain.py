@@ -1,5 +1,5 @@
 """`edgefer explain`, `edgefer study` and `edgefer eval --faithfulness` on real FER2013 test images with
-the shipped model (and the tiny trained checkpoint of test_train_support for the gradient methods):
+the shipped model (and the tiny trained checkpoint of tests/support/training.py for the gradient methods):
 LIME is seeded, attended pixels matter more than random ones, warped maps land on the standard
 layout, the clustering and IoU are right on known cases, and the CLIs write what they promise."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgefer.classes import EXPRESSIONS, NEUTRAL
-from tests.test_train_support import session_root, train_run
+from tests.support.training import session_root, train_run
 
 SHIPPED = Path(__file__).resolve().parents[1] / "edgefer" / "models" / "edgefer_fer2013.onnx"
 
