@@ -330,7 +330,8 @@ def draw_face(image: np.ndarray, pred: FacePrediction, bars: bool = True) -> Non
     thick = 1 if H < 720 else 2
     cv2.rectangle(image, (x0, y0), (x1, y1), color, thick + 1, cv2.LINE_AA)
     # label on a filled tag in the track's colour, text black or white for contrast
-    label = f"#{pred.face.track_id} {EXPRESSIONS[pred.label_index]} {pred.confidence:.0%}"
+    known = pred.has_estimate  # NaN from the model: the box and id, no expression, no bars
+    label = f"#{pred.face.track_id} " + (f"{EXPRESSIONS[pred.label_index]} {pred.confidence:.0%}" if known else "?")
     (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale * 1.1, thick)
     tag_h = th + base + 6
     ty0 = y0 - tag_h if y0 - tag_h >= 0 else min(y1, H - tag_h)
@@ -338,7 +339,7 @@ def draw_face(image: np.ndarray, pred: FacePrediction, bars: bool = True) -> Non
     cv2.rectangle(image, (tx0, ty0), (tx0 + tw + 8, ty0 + tag_h), color, -1)
     ink = (0, 0, 0) if (0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]) > 140 else (255, 255, 255)
     cv2.putText(image, label, (tx0 + 4, ty0 + th + 3), cv2.FONT_HERSHEY_SIMPLEX, scale * 1.1, ink, thick, cv2.LINE_AA)
-    if not bars:
+    if not bars or not known:
         return
     bar_w = max(40, W // 12)
     label_w = int(line * 1.6)
@@ -391,7 +392,7 @@ def render_frame(
     if mode != "off" and crop_size is not None and opacity > 0:
         for pred in result.predictions:
             heat = pred.cam if (mode == "cam" and pred.cam is not None) else pred.attention
-            if heat is not None:
+            if heat is not None and np.isfinite(heat).all():  # a NaN map (a broken model) is not drawn
                 overlay_heatmap(out, heat, pred.crop_to_frame, crop_size, opacity, colormap)
     for pred in result.predictions:
         draw_face(out, pred, bars=bars)

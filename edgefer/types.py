@@ -84,6 +84,13 @@ class FacePrediction:
     crop_to_frame: np.ndarray
 
     @property
+    def has_estimate(self) -> bool:
+        """False when the model gave no usable output for this face in this frame (NaN/inf):
+        then `probs` is all NaN, and nothing should be read as an expression (argmax of NaN is
+        index 0, "neutral")."""
+        return bool(np.isfinite(self.probs).all())
+
+    @property
     def label_index(self) -> int:
         return int(np.argmax(self.probs))
 

@@ -135,3 +135,93 @@ def test_run_numbers_cover_every_output_and_its_segments(tmp_path: Path) -> None
     (tmp_path / "rec_notes.mp4").write_bytes(b"x")  # not a segment name
     assert first_free_run([(tmp_path / "other.mp4", True)]) == 1
     assert first_free_run([(Path("/dev/full"), False)]) == 1  # a device is written as it is
+
+
+# ---- item 10: NaN from a model ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def nan_model(tiny_onnx_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with its logits multiplied by NaN: a real ONNX file, with its contract, whose
+    every answer is NaN (what a broken export or an fp16 overflow gives)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(tiny_onnx_model))
+    graph = model.graph
+    for node in graph.node:
+        node.output[:] = ["logits_ok" if o == "logits" else o for o in node.output]
+    graph.initializer.append(helper.make_tensor("nan_scale", TensorProto.FLOAT, [1], [float("nan")]))
+    graph.node.append(helper.make_node("Mul", ["logits_ok", "nan_scale"], ["logits"]))
+    out = tmp_path_factory.mktemp("nan_model") / "nan_fernet.onnx"
+    onnx.save(model, str(out))
+    return out
+
+
+def test_nan_from_the_model_gives_empty_rows_and_a_counted_warning_not_a_crash(nan_model, one_face_video, face_model,
+                                                                               tmp_path):
+    """JSONL used to end the run (`Out of range float values are not JSON compliant`), CSV rows
+    said `neutral` with `nan` probabilities. Now both keep the face's row with null/empty values,
+    the run finishes (exit 0) and the warning is counted, the first five in full."""
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"rows.{fmt}"
+        res = subprocess.run(_run_cmd(one_face_video, nan_model, face_model, "--max-frames", "12", f"--{fmt}", str(out)),
+                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        warned = [line for line in res.stdout.splitlines() if "the model returned NaN/inf for face" in line]
+        assert len(warned) == 5 and "(5 face(s) without an estimate so far)" in warned[-1], res.stdout[-2000:]
+        assert "WARNING: classify: the model returned NaN/inf for 12 face(s) in all" in res.stdout
+        assert "events    0 error(s), 6 warning(s)" in res.stdout
+        if fmt == "jsonl":
+            import json
+
+            rows = [json.loads(line) for line in out.read_text().splitlines()]
+            assert all(r["expression"] is None and r["confidence"] is None and r["p_neutral"] is None for r in rows)
+        else:
+            rows = read_csv(out)
+            assert all(r["expression"] == "" and r["p_happiness"] == "" and r["x"] != "" for r in rows)
+        assert len(rows) == 12 and [r["frame"] for r in rows][:2] in ([0, 1], ["0", "1"])
+
+
+def test_one_nan_frame_does_not_poison_a_track() -> None:
+    from edgefer.pipeline.smoothing import ProbabilitySmoother
+
+    s = ProbabilitySmoother(0.9)
+    good = np.array([0.1, 0.6, 0.1, 0.05, 0.05, 0.05, 0.05], np.float32)
+    first = s.update(7, good, 0.0)
+    held = s.update(7, np.full(7, np.nan, np.float32), 1 / 30)
+    assert np.isnan(held).all()  # no estimate in that frame, said as such
+    after = s.update(7, good, 2 / 30)
+    assert np.isfinite(after).all() and np.allclose(after, first, atol=1e-6)  # the state was untouched
+    assert np.isnan(s.update(8, np.array([np.inf] + [0.0] * 6, np.float32), 0.1)).all() and 8 not in s.tracks()
+
+
+# ---- item 11: ids survive an outage -------------------------------------------------------------
+def test_ids_end_by_time_not_only_by_frames() -> None:
+    from edgefer.tracking.ids import IdAssigner
+    from edgefer.types import Box
+
+    a = IdAssigner(max_missed=5, max_gap_s=1.0)
+    face = Box(100, 100, 80, 80)
+    assert a.update([face], 0.0) == [1]
+    assert a.update([], 0.1) == [] and a.update([face], 0.5) == [1]  # a short dropout keeps the id
+    assert a.update([face], 9.5) == [2]  # 9 s without frames (an outage): a new id, whoever it is
+    assert a.update([face]) == [2]  # without times, frames alone count (as before)
+
+
+@pytest.mark.slow
+def test_a_face_after_a_stream_outage_gets_a_new_id(one_face_video, tiny_onnx_model, face_model, tmp_path):
+    """The real pipeline on a file played as a live stream: at its end the stream is lost and comes
+    back after 1.5 s with the same face at the same place. Before, no frame arrived during the
+    outage, so no miss was counted and the face kept its id across it."""
+    from tests.support.pipeline import make_clip, run_to_end, settings
+
+    clip = make_clip(tmp_path / "still.mp4", [(one_face_video, 0, 12)])
+    rows = tmp_path / "rows.csv"
+    run = run_to_end(settings(clip, tiny_onnx_model, face_model, max_frames=24, csv=rows, capture={"live": True},
+                              queue_size=64, reconnect={"initial_delay_s": 1.5, "max_delay_s": 1.5}))
+    assert run.stats.reconnects == 1
+    table = read_csv(rows)
+    times = np.array([float(r["timestamp_s"]) for r in table])
+    gap = int(np.argmax(np.diff(times))) + 1
+    assert times[gap] - times[gap - 1] >= 1.4
+    before, after = {r["face_id"] for r in table[:gap]}, {r["face_id"] for r in table[gap:]}
+    assert before and after and not before & after, (before, after)

@@ -167,6 +167,10 @@ class FacePanel(QFrame):
 
     def update_face(self, probs: np.ndarray, timestamp_s: float, series: Series, now: float | None) -> None:
         probs = np.asarray(probs, np.float32)
+        if not np.isfinite(probs).all():  # no estimate in this frame (NaN from the model): keep the last
+            self.last_seen = float(timestamp_s)
+            self.plot.set_series(series, now)
+            return
         idx = int(np.argmax(probs))
         self.expression = EXPRESSIONS[idx]
         self.confidence = float(probs[idx])

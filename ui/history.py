@@ -62,9 +62,11 @@ class HistoryStore:
             self._prune(t)
 
     def add_result(self, result: FrameResult) -> None:
-        """Record every face of a pipeline result."""
+        """Record every face of a pipeline result (a face without an estimate, NaN from the model,
+        leaves a gap in its curve)."""
         for pred in result.predictions:
-            self.add(result.frame.timestamp_s, pred.face.track_id, pred.probs)
+            if pred.has_estimate:
+                self.add(result.frame.timestamp_s, pred.face.track_id, pred.probs)
 
     def _prune(self, now: float) -> None:
         horizon = now - self.window_s

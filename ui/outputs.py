@@ -71,17 +71,18 @@ def predictions_record(result: FrameResult, source: str = "", model: str = "") -
     for pred in result.predictions:
         box = pred.face.box
         probs = np.asarray(pred.probs, dtype=float)
+        known = pred.has_estimate  # NaN from the model: null, never "neutral"
         face: dict[str, Any] = {
             "face_id": int(pred.face.track_id),
             "x": round(float(box.x), 2),
             "y": round(float(box.y), 2),
             "w": round(float(box.w), 2),
             "h": round(float(box.h), 2),
-            "expression": EXPRESSIONS[int(np.argmax(probs))],
-            "confidence": round(float(np.max(probs)), 6),
+            "expression": EXPRESSIONS[int(np.argmax(probs))] if known else None,
+            "confidence": round(float(np.max(probs)), 6) if known else None,
         }
         for name, p in zip(EXPRESSIONS, probs, strict=True):
-            face[f"p_{name}"] = round(float(p), 6)
+            face[f"p_{name}"] = round(float(p), 6) if known else None
         faces.append(face)
     return {
         "frame": int(result.frame.index),

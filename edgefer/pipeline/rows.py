@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -36,35 +37,45 @@ def row_columns(blendshape_names: Sequence[str] | None = None) -> list[str]:
     return cols
 
 
+def _number(value: Any, digits: int) -> float | None:
+    """`value` rounded for text, or None (empty in CSV, null in JSON) when it is NaN or infinite."""
+    v = float(value)
+    return round(v, digits) if math.isfinite(v) else None
+
+
 def face_rows(result: FrameResult, blendshape_names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One dict per face of `result`, keys in `row_columns` order, values rounded for text.
 
     With `blendshape_names`, a face without blendshapes gets empty values (None) for them,
     so every row has the same columns.
+    A face the model gave no estimate for in this frame (NaN/inf: `FacePrediction.has_estimate`)
+    keeps its row, with `expression`, `confidence` and the probabilities empty (CSV) or null (JSONL):
+    never NaN labelled as the first class. Any other non-finite number is empty/null as well.
     """
     rows: list[dict[str, Any]] = []
     for pred in result.predictions:
         face = pred.face
         probs = np.asarray(pred.probs, dtype=np.float64)
-        top = int(np.argmax(probs))
+        known = bool(np.isfinite(probs).all())
+        top = int(np.argmax(probs)) if known else -1
         row: dict[str, Any] = {
             "frame": int(result.frame.index),
-            "timestamp_s": round(float(result.frame.timestamp_s), 4),
+            "timestamp_s": _number(result.frame.timestamp_s, 4),
             "face_id": int(face.track_id),
-            "x": round(float(face.box.x), 2),
-            "y": round(float(face.box.y), 2),
-            "w": round(float(face.box.w), 2),
-            "h": round(float(face.box.h), 2),
-            "expression": EXPRESSIONS[top],
-            "confidence": round(float(probs[top]), 6),
+            "x": _number(face.box.x, 2),
+            "y": _number(face.box.y, 2),
+            "w": _number(face.box.w, 2),
+            "h": _number(face.box.h, 2),
+            "expression": EXPRESSIONS[top] if known else None,
+            "confidence": _number(probs[top], 6) if known else None,
         }
         for col, p in zip(PROB_COLUMNS, probs, strict=True):
-            row[col] = round(float(p), 6)
+            row[col] = _number(p, 6)
         if blendshape_names:
             bs = face.blendshapes
             if bs is not None and len(bs) == len(blendshape_names):
                 for name, v in zip(blendshape_names, bs, strict=True):
-                    row[name] = round(float(v), 6)
+                    row[name] = _number(v, 6)
             else:
                 for name in blendshape_names:
                     row[name] = None

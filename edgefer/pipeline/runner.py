@@ -374,6 +374,7 @@ class Pipeline:
     def _finish(self) -> None:
         if self._finished.is_set():
             return
+        self._work.report_totals()
         self._outputs.close()
         self._stats.state = "finished"
         st = self._stats.snapshot(self._outputs.files())

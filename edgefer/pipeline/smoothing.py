@@ -63,8 +63,16 @@ class ProbabilitySmoother:
         return float(self._strength**frames)
 
     def update(self, track_id: int, probs: np.ndarray, t: float) -> np.ndarray:
-        """Smooth one track's probabilities observed at time `t` (seconds); returns a new array."""
+        """Smooth one track's probabilities observed at time `t` (seconds); returns a new array.
+
+        A non-finite observation (a model that returned NaN or inf) is no observation: the
+        track's state is left as it was (one such frame must not poison it for the rest of the
+        track, as it did when NaN entered the average) and the result is all NaN, "no estimate
+        in this frame" (`FacePrediction.has_estimate`).
+        """
         p = np.asarray(probs, dtype=np.float32)
+        if not np.isfinite(p).all():
+            return np.full_like(p, np.nan)
         state = self._tracks.get(track_id)
         if state is None or self._strength == 0.0:
             out = p.copy()

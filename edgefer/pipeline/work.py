@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import numpy as np
+
 from edgefer import render
 from edgefer.pipeline import stages
 from edgefer.pipeline.collaborators import Collaborators
@@ -39,6 +41,8 @@ class FrameWork:
         self._models: Collaborators | None = None
         self._cam_warned = False
         self._last_ms = -1
+        #: Faces for which the model returned NaN/inf (counted; the first few are warnings).
+        self.faces_without_estimate = 0
 
     # -- live settings (any thread) ---------------------------------------------------------------
     @property
@@ -113,10 +117,31 @@ class FrameWork:
     def classify(self, tracked: TrackedFrame) -> FrameResult:
         models = self._models_or_fail()
         try:
-            return stages.classify_frame(tracked, models.aligner, models.classifier, self.smoother)
+            result = stages.classify_frame(tracked, models.aligner, models.classifier, self.smoother)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the run
             self._failed("classify", tracked.frame.index, exc)
             return FrameResult(frame=tracked.frame, predictions=[])
+        for pred in result.predictions:
+            if not np.isfinite(pred.raw_probs).all():
+                self._no_estimate(tracked.frame.index, pred.face.track_id)
+        return result
+
+    def report_totals(self) -> None:
+        """At the end of the run: the total of what was only sampled while running."""
+        n = self.faces_without_estimate
+        if n:
+            self._events.emit("warning", "classify", f"the model returned NaN/inf for {n} face(s) in all; their rows "
+                              "have empty/null probabilities and no expression")
+
+    def _no_estimate(self, index: int, track_id: int) -> None:
+        """The model gave NaN/inf for one face: a counted warning (the first 5 in full, then every
+        100th, so a model that always fails does not flood); the run goes on."""
+        self.faces_without_estimate += 1
+        n = self.faces_without_estimate
+        if n <= 5 or n % 100 == 0:
+            self._events.emit("warning", "classify", f"frame {index}: the model returned NaN/inf for face {track_id}; "
+                              f"no expression for it in this frame (rows: empty/null probabilities), its smoothing "
+                              f"is unaffected ({n} face(s) without an estimate so far)")
 
     def warm_up_render(self) -> None:
         """Compile (or load) the render kernels before the first frame, on the render thread."""

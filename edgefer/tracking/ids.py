@@ -14,6 +14,9 @@ out for a frame; see docs/peers.md). Per frame:
 4. unmatched detections open new tracks with fresh ids (a counter: ids are never reused, even after
    a track ends); unmatched tracks count a miss and end after `max_missed` consecutive misses, which
    bridges short dropouts (blinks, motion blur, a hand passing) without changing the id.
+5. given the frame's time, a track also ends when it was last seen more than `max_gap_s` seconds
+   ago, checked before matching: frames count misses only when frames arrive, so after an outage of
+   a stream (no frames for 9 s) the first face back would otherwise inherit the old id, whoever it is.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ class Track:
     missed: int = 0  # consecutive frames without a match
     hits: int = 1  # frames matched in total
     age: int = 1  # frames since the track began
+    last_t: float | None = None  # the time (s) it was last matched, when frames carry one
 
     @property
     def size(self) -> float:
@@ -127,10 +131,13 @@ class IdAssigner:
     `max_missed` frames a track survives unmatched; `min_iou` the overlap that allows a match;
     `max_center_jump` how far (in track sizes, sqrt of box area) a centre may move and still match
     without overlap; `motion_weight` the weight of centre distance against 1 - IoU;
-    `velocity_smoothing` how much of the previous velocity is kept each frame (0 = last step only).
+    `velocity_smoothing` how much of the previous velocity is kept each frame (0 = last step only);
+    `max_gap_s` how long (seconds of the frames' time) a track survives unseen, whatever the number
+    of frames in between (`update(boxes, t)`; without `t` only frames count).
     """
 
     max_missed: int = 5
+    max_gap_s: float = 1.0
     min_iou: float = 0.1
     max_center_jump: float = 1.0
     motion_weight: float = 0.5
@@ -143,6 +150,8 @@ class IdAssigner:
             raise ValueError(f"max_missed must be >= 0, got {self.max_missed}")
         if not 0.0 <= self.velocity_smoothing < 1.0:
             raise ValueError(f"velocity_smoothing must be in [0, 1), got {self.velocity_smoothing}")
+        if not self.max_gap_s > 0:
+            raise ValueError(f"max_gap_s must be > 0, got {self.max_gap_s}")
 
     def reset(self) -> None:
         """Forget every track (ids still continue from the counter: never reused)."""
@@ -161,20 +170,26 @@ class IdAssigner:
                     cost[t, d] = (1.0 - iou) + self.motion_weight * dist
         return cost
 
-    def update(self, boxes: Sequence[Box]) -> list[int]:
-        """Match this frame's boxes to tracks; return their ids (same order as `boxes`)."""
+    def update(self, boxes: Sequence[Box], t: float | None = None) -> list[int]:
+        """Match this frame's boxes to tracks; return their ids (same order as `boxes`).
+
+        `t`: the frame's time in seconds (media time for files, time since start for live sources);
+        tracks not seen for more than `max_gap_s` end before matching.
+        """
+        if t is not None:
+            self.tracks = [tr for tr in self.tracks if tr.last_t is None or t - tr.last_t <= self.max_gap_s]
         cost = self.cost_matrix(boxes)
         ids: list[int] = [0] * len(boxes)
         matched_tracks: set[int] = set()
-        for t, d in hungarian(cost):
-            if cost[t, d] >= _FORBIDDEN:
+        for i, d in hungarian(cost):
+            if cost[i, d] >= _FORBIDDEN:
                 continue
-            self._observe(self.tracks[t], boxes[d])
-            ids[d] = self.tracks[t].track_id
-            matched_tracks.add(t)
+            self._observe(self.tracks[i], boxes[d], t)
+            ids[d] = self.tracks[i].track_id
+            matched_tracks.add(i)
         survivors: list[Track] = []
-        for t, track in enumerate(self.tracks):
-            if t not in matched_tracks:
+        for i, track in enumerate(self.tracks):
+            if i not in matched_tracks:
                 track.missed += 1
                 track.age += 1
                 if track.missed > self.max_missed:
@@ -183,13 +198,13 @@ class IdAssigner:
         self.tracks = survivors
         for d, box in enumerate(boxes):
             if ids[d] == 0:
-                track = Track(self._next_id, box)
+                track = Track(self._next_id, box, last_t=t)
                 self._next_id += 1
                 self.tracks.append(track)
                 ids[d] = track.track_id
         return ids
 
-    def _observe(self, track: Track, box: Box) -> None:
+    def _observe(self, track: Track, box: Box, t: float | None = None) -> None:
         steps = track.missed + 1
         ocx, ocy = _centre(track.box)
         ncx, ncy = _centre(box)
@@ -200,6 +215,7 @@ class IdAssigner:
             k * track.velocity[1] + (1 - k) * step_v[1],
         )
         track.box = box
+        track.last_t = t
         track.missed = 0
         track.hits += 1
         track.age += 1

@@ -49,7 +49,9 @@ class FaceTracker:
     """Faces with persistent track ids from a stream of BGR frames (see the module docstring).
 
     Use as a context manager (or call `close()`): MediaPipe holds native threads and memory.
-    `max_missed`: frames a face may go undetected before its id ends (a short dropout keeps its id).
+    `max_missed`: frames a face may go undetected before its id ends (a short dropout keeps its id);
+    in video mode also `max_gap_s` (default 1 s, an `IdAssigner` option) of the frames' time, so an
+    outage of a stream ends every track.
     Extra keyword arguments go to `IdAssigner` (min_iou, max_center_jump, motion_weight, ...).
     """
 
@@ -119,7 +121,9 @@ class FaceTracker:
         h, w = frame.shape[:2]
         raw = convert_result(result, w, h)
         boxes = [box_from_landmarks(r.landmarks, frame.shape) for r in raw]
-        ids = self.ids.update(boxes)
+        # Video mode: the frame's time, so a track also ends after `max_gap_s` without frames (an
+        # outage of a stream), not only after `max_missed` frames without the face.
+        ids = self.ids.update(boxes, ts / 1000.0 if self.mode == "video" else None)
         faces = [
             Face(track_id=i, box=b, landmarks=r.landmarks, blendshapes=r.blendshapes if self.blendshapes else None)
             for i, b, r in zip(ids, boxes, raw, strict=True)
