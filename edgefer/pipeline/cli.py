@@ -257,8 +257,11 @@ def run(args: argparse.Namespace) -> int:
     for line in remote.summary() if remote is not None else []:
         print(line)
     if received:
-        # The handlers stay: the process is about to exit, and a second Ctrl+C during the
-        # interpreter's teardown must not turn exit 130 into a death by SIGINT.
+        # Everything is closed and said; the process is about to exit. A second Ctrl+C from now on
+        # is ignored: Python resets its own handlers to the default late in its teardown (not an
+        # ignored signal), and a Ctrl+C then turned exit 130 into a death by SIGINT (seen, -2).
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         return 128 + received[0]
     _restore_signals(previous)
     if stats.frames_read == 0 or errors:
