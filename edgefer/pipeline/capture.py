@@ -16,7 +16,7 @@ import time
 from edgefer.pipeline.eventlog import EventLog
 from edgefer.pipeline.queues import StageQueue, Stamped
 from edgefer.pipeline.settings import PipelineSettings
-from edgefer.pipeline.sources import FrameReader, SourceError, SourceSpec, backoff_delays
+from edgefer.pipeline.sources import LOCAL_DEVICES, FrameReader, SourceError, SourceSpec, backoff_delays
 from edgefer.pipeline.stats import StatsCollector
 from edgefer.types import Frame
 
@@ -120,6 +120,11 @@ class Capture:
         except SourceError as exc:
             if not self.spec.is_live:
                 self._events.emit("error", "capture", str(exc))
+                return False
+            if self.spec.kind in LOCAL_DEVICES and not self.settings.capture.wait_for_device:
+                # Never opened: a wrong index or no camera at all, which waiting does not fix.
+                self._events.emit("error", "capture", f"{exc}; `edgefer doctor` lists the cameras this machine "
+                                  "can open (set capture.wait_for_device: true to wait for one to be plugged in)")
                 return False
             self._events.emit("warning", "capture", f"{exc}; retrying")
             if not self._reconnect(announce=False):

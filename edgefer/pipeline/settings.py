@@ -94,6 +94,11 @@ class CaptureSettings(Settings):
     loop: bool = False
     #: Consecutive failed reads tolerated inside a file before it is declared damaged/ended.
     max_read_failures: int = Field(default=8, ge=0)
+    #: A camera of this machine (`0`, /dev/video0, csi://0) that does not open at the start ends the
+    #: run with an error pointing at `edgefer doctor`; True waits for it instead (retried with the
+    #: reconnection backoff, e.g. a camera plugged in later). A camera that worked and is lost is
+    #: always reconnected.
+    wait_for_device: bool = False
 
 
 class ReconnectSettings(Settings):

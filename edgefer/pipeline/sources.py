@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -233,9 +235,43 @@ def _cv2():  # cv2 import kept local so `edgefer run --help` stays instant
     return cv2
 
 
+#: Source kinds that are a device of this machine: one that never opened is not waited for.
+LOCAL_DEVICES: tuple[str, ...] = ("camera", "v4l2", "csi")
+
+
+def device_node(spec: SourceSpec) -> Path | None:
+    """The V4L2 device node a camera source names on Linux (`0` -> /dev/video0), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if spec.kind == "camera" and spec.index is not None:
+        return Path(f"/dev/video{spec.index}")
+    if spec.kind == "v4l2":
+        return Path(spec.uri)
+    return None
+
+
+@contextmanager
+def _quiet_opencv(cv2: Any) -> Iterator[None]:
+    """OpenCV's own log lines off while a camera is probed: a missing camera printed about 40 lines
+    of `[ WARN:0@…] … can't open camera by index` from every backend it tried; our one message says it."""
+    logging_ = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_ is None:
+        yield
+        return
+    before = logging_.getLogLevel()
+    logging_.setLogLevel(logging_.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging_.setLogLevel(before)
+
+
 def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None, fps: float | None = None):
     """Open `spec` with OpenCV; raise SourceError naming the source when it does not open."""
     cv2 = _cv2()
+    node = device_node(spec)
+    if node is not None and not node.exists():
+        raise SourceError(f"cannot open source {spec.label}: {node} does not exist (no such camera on this machine)")
     if spec.kind == "file":
         path = Path(spec.uri)
         if "%" not in spec.uri and not path.exists():
@@ -254,13 +290,16 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
         "v4l2": cv2.CAP_V4L2,
     }[spec.api]
     target: str | int = spec.index if spec.kind == "camera" and spec.index is not None else spec.uri
-    cap = cv2.VideoCapture(target, api)
-    if not cap.isOpened() and spec.api != "any":
-        cap.release()
-        cap = cv2.VideoCapture(target)  # let OpenCV pick another backend
+    with _quiet_opencv(cv2) if spec.kind in LOCAL_DEVICES else nullcontext():
+        cap = cv2.VideoCapture(target, api)
+        if not cap.isOpened() and spec.api != "any":
+            cap.release()
+            cap = cv2.VideoCapture(target)  # let OpenCV pick another backend
     if not cap.isOpened():
         cap.release()
         what = "not a video OpenCV/FFmpeg can decode" if spec.kind == "file" else "not available"
+        if spec.kind in LOCAL_DEVICES:
+            what = "the device exists but does not deliver video (busy in another program, or not a capture device)"
         raise SourceError(f"cannot open source {spec.label}: {what}")
     if spec.is_live and spec.kind in ("camera", "v4l2"):
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame, not a queue of old ones (where supported)
