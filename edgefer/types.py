@@ -51,11 +51,13 @@ class Face:
 
 @dataclass
 class Frame:
-    """A decoded frame as it leaves the source: BGR uint8 (H, W, 3)."""
+    """A decoded frame as it leaves the source: BGR uint8 (H, W, 3). `wall_time_s`: when it was
+    read, in seconds since the epoch (UTC; None when not known, e.g. a frame built by hand)."""
 
     index: int
     timestamp_s: float
     image: np.ndarray
+    wall_time_s: float | None = None
 
 
 @dataclass

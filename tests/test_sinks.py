@@ -44,9 +44,9 @@ def _result(index: int = 7, t: float = 0.25, n_faces: int = 2, blendshapes: bool
 
 def test_columns_order():
     cols = row_columns()
-    assert cols[:9] == ["frame", "timestamp_s", "face_id", "x", "y", "w", "h", "expression", "confidence"]
-    assert cols[9:] == [f"p_{c}" for c in EXPRESSIONS]
-    assert row_columns(BS_NAMES)[16:] == list(BS_NAMES)
+    assert cols[:10] == ["frame", "timestamp_s", "time_utc", "face_id", "x", "y", "w", "h", "expression", "confidence"]
+    assert cols[10:] == [f"p_{c}" for c in EXPRESSIONS]
+    assert row_columns(BS_NAMES)[17:] == list(BS_NAMES)
     with pytest.raises(ValueError, match="clash"):
         row_columns(("frame",) + BS_NAMES[1:])
 
@@ -91,7 +91,7 @@ def test_jsonl_round_trip(tmp_path: Path):
 def test_rows_are_flushed_while_running(tmp_path: Path):
     path = tmp_path / "live.csv"
     w = RowWriter(path, row_columns(), "csv", flush_seconds=0.05)
-    assert path.read_text().startswith("frame,timestamp_s,face_id")  # header on disk at once
+    assert path.read_text().startswith("frame,timestamp_s,time_utc,face_id")  # header on disk at once
     w.write(face_rows(_result(0)))
     time.sleep(0.1)
     w.write(face_rows(_result(1)))  # the flush is due: both frames reach the disk

@@ -263,3 +263,42 @@ def test_waiting_for_a_camera_is_a_choice(tiny_onnx_model, face_model) -> None:
         _wait_for(lambda: any("(attempt 2)" in e.message for e in events), 60, "reconnection attempts")
         assert not p.finished
     assert not [e for e in events if e.kind == "error"]
+
+
+
+# ---- item 14: days-long runs --------------------------------------------------------------------
+def test_the_cli_keeps_a_bounded_tail_of_warnings_and_counts_them_all() -> None:
+    from edgefer.pipeline.cli import _Faults
+    from edgefer.pipeline.events import PipelineEvent
+
+    faults = _Faults(keep=200)
+    for i in range(100_000):  # a camera flapping for days
+        faults.add(PipelineEvent("warning" if i % 10 else "error", "capture", f"lost camera 0 ({i})"))
+        faults.add(PipelineEvent("status", "capture", "reconnected"))  # statuses are only logged
+    kept = faults.kept()
+    assert len(kept) == 200 and faults.left_out == 100_000 - 200 and faults.errors == 10_000
+    assert kept[-1].message == "lost camera 0 (99990)" and kept[0].kind == "warning"
+
+
+@pytest.mark.slow
+def test_rows_rotate_by_wall_clock_and_carry_utc_time(one_face_video, tiny_onnx_model, face_model, tmp_path):
+    """`rows_segment_seconds`: the CSV becomes rows_000.csv, rows_001.csv, ... each with its header
+    and whole rows, all listed as outputs; every row has `time_utc`, the wall-clock UTC time its
+    frame was read (a live source's timestamp_s only counts seconds since the start)."""
+    from datetime import datetime, timezone
+
+    from tests.support.pipeline import run_to_end, settings
+
+    rows = tmp_path / "rows.csv"
+    t0 = datetime.now(timezone.utc)
+    run = run_to_end(settings(one_face_video, tiny_onnx_model, face_model, max_frames=60, csv=rows, realtime=True,
+                              rows_segment_seconds=0.5))
+    t1 = datetime.now(timezone.utc)
+    files = sorted(tmp_path.glob("rows_*.csv"))
+    assert len(files) >= 3 and not rows.exists(), files  # 60 frames at 25 fps take 2.4 s
+    assert [str(f) for f in files] == [o for o in run.stats.outputs if o.endswith(".csv")]
+    table = [r for f in files for r in read_csv(f)]
+    assert len(table) == run.stats.frames_processed  # one face per frame, none lost between files
+    assert [int(r["frame"]) for r in table] == sorted(int(r["frame"]) for r in table)
+    stamps = [datetime.strptime(r["time_utc"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc) for r in table]
+    assert t0.replace(microsecond=0) <= stamps[0] <= stamps[-1] <= t1 and all(r["time_utc"].endswith("Z") for r in table)

@@ -15,6 +15,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 
 from edgefer import live
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    events: list = []
+    events = _Faults()
     total = None if args.no_progress else _frame_total(settings)
     bars: list = []
 
@@ -224,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         # gets the credential filter too.
         with logging_redirect_tqdm():
             install_log_redaction()
-            stats = run_pipeline(settings, on_result=_on_result, on_event=events.append, stop_event=stop, abort_event=abort,
+            stats = run_pipeline(settings, on_result=_on_result, on_event=events.add, stop_event=stop, abort_event=abort,
                                  on_created=remote.attach if remote is not None else None)
     except PipelineError as exc:
         _restore_signals(previous)
@@ -240,10 +241,11 @@ def run(args: argparse.Namespace) -> int:
         if sys.exc_info()[0] is not None:
             _restore_signals(previous)
 
-    errors = [e for e in events if e.kind == "error"]
-    warnings = [e for e in events if e.kind == "warning"]
+    errors = events.errors
     print()
-    for e in warnings + errors:
+    if events.left_out:
+        print(f"({events.left_out} earlier warning(s)/error(s) not repeated here; the log has them all)")
+    for e in events.kept():
         print(f"{e.kind.upper()}: {e.stage}: {e.message}")
     if stats.outputs:
         print("outputs:")
@@ -267,6 +269,39 @@ def run(args: argparse.Namespace) -> int:
     if stats.frames_read == 0 or errors:
         return 1
     return 0
+
+
+class _Faults:
+    """The warnings and errors of a run, for its summary: the last `keep` of them, and counts.
+
+    A run that goes on for days can send millions of events (a flapping camera, a model that
+    always fails); the summary keeps the most recent ones in a bounded deque, the log has every
+    one, and `errors` counts them all (the exit status). Status events are only logged.
+    """
+
+    def __init__(self, keep: int = 200) -> None:
+        self._kept: deque = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self.errors = 0
+        self.seen = 0
+
+    def add(self, event) -> None:
+        if event.kind not in ("warning", "error"):
+            return
+        with self._lock:
+            self.seen += 1
+            self.errors += event.kind == "error"
+            self._kept.append(event)
+
+    @property
+    def left_out(self) -> int:
+        return self.seen - len(self._kept)
+
+    def kept(self) -> list:
+        """The kept events, warnings first then errors, each in order (as the summary always had)."""
+        with self._lock:
+            kept = list(self._kept)
+        return [e for e in kept if e.kind == "warning"] + [e for e in kept if e.kind == "error"]
 
 
 def _restore_signals(previous: dict) -> None:

@@ -9,6 +9,7 @@ a full disk stops the recording or the rows with an "error" event and the others
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from edgefer.pipeline.recording import Recording
 from edgefer.pipeline.rows import RowWriter, face_rows, row_columns
 from edgefer.pipeline.settings import PipelineSettings
 from edgefer.pipeline.sinkbase import SinkError, first_free_run, is_special, run_path
+from edgefer.pipeline.video import segment_path
 from edgefer.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,10 @@ class Outputs:
         self._on_result = on_result
         self._rows: RowWriter | None = None
         self._rows_path: Path | None = None
+        self._rows_base = Path()
+        self._rows_fmt = "csv"
+        self._rows_files: list[str] = []
+        self._rows_started = 0.0
         self._blendshape_names: tuple[str, ...] | None = None
 
     def claim_run(self) -> int:
@@ -52,7 +58,7 @@ class Outputs:
             outputs.append((rec, s.record.segment_seconds is not None))
         rows = s.csv or s.jsonl
         if rows is not None:
-            outputs.append((Path(rows), False))
+            outputs.append((Path(rows), s.rows_segment_seconds is not None))
         if s.overwrite or not outputs:
             return 1
         run = first_free_run(outputs)
@@ -82,17 +88,26 @@ class Outputs:
         self._blendshape_names = blendshape_names
         if path is None or fmt is None:
             return
+        self._rows_base, self._rows_fmt = Path(path), fmt
         try:
-            self._rows = RowWriter(path, row_columns(blendshape_names), fmt, s.flush_seconds)
-            self._rows_path = self._rows.path
+            self._open_rows_file()
         except SinkError as exc:
             self._events.emit("error", "rows", f"{exc}; rows will not be written, the rest goes on")
 
+    def _open_rows_file(self) -> None:
+        """The rows file, or with `rows_segment_seconds` the next `NAME_NNN` one (own header)."""
+        s, base = self.settings, self._rows_base
+        rotating = s.rows_segment_seconds is not None and not is_special(base)
+        path = segment_path(base, len(self._rows_files)) if rotating else base
+        self._rows = RowWriter(path, row_columns(self._blendshape_names), self._rows_fmt, s.flush_seconds)
+        self._rows_path = self._rows.path
+        self._rows_files.append(str(self._rows.path))
+        self._rows_started = time.monotonic()
+
     def files(self) -> tuple[str, ...]:
-        """Every file written so far: recording files (segments included), then the rows file."""
+        """Every file written so far: recording files (segments included), then the rows files."""
         out = self.recording.files()
-        if self._rows_path is not None:
-            out.append(str(self._rows_path))
+        out.extend(self._rows_files)
         return tuple(out)
 
     def write(self, result: FrameResult) -> None:
@@ -106,15 +121,24 @@ class Outputs:
                 log.exception("on_result callback failed")
 
     def _write_rows(self, result: FrameResult) -> None:
-        if self._rows is None or not result.predictions:
+        current = self._rows
+        if current is None or not result.predictions:
             return
         try:
-            self._rows.write(face_rows(result, self._blendshape_names))
+            every = self.settings.rows_segment_seconds
+            if every is not None and time.monotonic() - self._rows_started >= every and not is_special(current.path):
+                self._rows = None
+                current.close()  # whole rows, flushed: a finished file can be moved away at once
+                self._open_rows_file()
+                current = self._rows
+            if current is not None:
+                current.write(face_rows(result, self._blendshape_names))
         except (SinkError, OSError) as exc:
             self._events.emit("error", "rows", f"{exc}; rows stopped, the rest goes on")
             rows, self._rows = self._rows, None
             try:
-                rows.close()
+                if rows is not None:
+                    rows.close()
             except (SinkError, OSError):
                 log.debug("closing the failed row writer failed too", exc_info=True)
 

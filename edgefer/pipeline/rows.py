@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from edgefer.classes import EXPRESSIONS
 from edgefer.pipeline.sinkbase import SinkError, prepare_path
 from edgefer.types import FrameResult
 
-BASE_COLUMNS: tuple[str, ...] = ("frame", "timestamp_s", "face_id", "x", "y", "w", "h", "expression", "confidence")
+BASE_COLUMNS: tuple[str, ...] = (
+    "frame", "timestamp_s", "time_utc", "face_id", "x", "y", "w", "h", "expression", "confidence",
+)
 PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in EXPRESSIONS)
 
 
@@ -35,6 +38,14 @@ def row_columns(blendshape_names: Sequence[str] | None = None) -> list[str]:
             raise ValueError(f"blendshape names clash with row columns: {sorted(clash)}")
         cols += list(blendshape_names)
     return cols
+
+
+def utc_text(wall_time_s: float | None) -> str | None:
+    """`2026-11-30T12:50:01.123Z`: when the frame was read, wall clock, UTC, milliseconds."""
+    if wall_time_s is None or not math.isfinite(wall_time_s):
+        return None
+    moment = datetime.fromtimestamp(wall_time_s, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _number(value: Any, digits: int) -> float | None:
@@ -61,6 +72,7 @@ def face_rows(result: FrameResult, blendshape_names: Sequence[str] | None = None
         row: dict[str, Any] = {
             "frame": int(result.frame.index),
             "timestamp_s": _number(result.frame.timestamp_s, 4),
+            "time_utc": utc_text(result.frame.wall_time_s),
             "face_id": int(face.track_id),
             "x": _number(face.box.x, 2),
             "y": _number(face.box.y, 2),

@@ -221,6 +221,9 @@ class PipelineSettings(Settings):
     jsonl: Path | None = None
     #: Rows are flushed to disk at least this often (a crash loses at most this much).
     flush_seconds: float = Field(default=1.0, gt=0)
+    #: Rotate the CSV/JSONL into NAME_000.csv, NAME_001.csv, ... every this many seconds of wall-clock
+    #: time (each file with its header; e.g. 86400: one file a day). None: one file.
+    rows_segment_seconds: float | None = Field(default=None, gt=0)
     #: False (default): a run never writes into the files of a previous run; a restart with the same
     #: --record/--csv writes NAME-2.EXT (then -3, ...), one number for all its outputs. True: the
     #: old files are replaced.

@@ -425,7 +425,7 @@ class FrameReader:
 
     def _emit(self, image: np.ndarray, ts: float) -> Frame:
         self._last_ts = ts
-        frame = Frame(index=self._next_index, timestamp_s=float(ts), image=image)
+        frame = Frame(index=self._next_index, timestamp_s=float(ts), image=image, wall_time_s=time.time())
         self._next_index += 1
         self.counters.frames += 1
         return frame
