@@ -90,6 +90,7 @@ def test_superpixels_cover_the_crop_with_about_one_region_per_attention_cell(cro
 
 
 # --- faithfulness ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_attended_pixels_matter_more_than_random_ones(shipped, crops):
     """Deleting the most-attended pixels first lowers the predicted class's probability faster than a
     random smooth order, and revealing them first raises it faster (28 real faces, shipped model)."""
@@ -191,6 +192,7 @@ def test_average_linkage_on_a_known_tree():
 
 
 # --- the same model through both fronts ----------------------------------------------------------
+@pytest.mark.slow
 def test_checkpoint_and_its_onnx_export_give_the_same_maps(checkpoint, fer_dir, lm_dir, tmp_path):
     from export.onnx_export import export_onnx
     from train.checkpoint import load_checkpoint
@@ -244,6 +246,7 @@ def test_explain_cli_writes_pngs_and_arrays(fer_dir, tmp_path, capsys):
     assert "nope.png does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_study_cli_compares_two_models(checkpoint, fer_dir, lm_dir, tmp_path):
     from edgefer.cli import main
 
