@@ -266,6 +266,155 @@ def test_waiting_for_a_camera_is_a_choice(tiny_onnx_model, face_model) -> None:
 
 
 
+# ---- item 12: stalls --------------------------------------------------------------------------
+@pytest.fixture
+def stalling_stream(one_face_video: Path):
+    """A real network stream that stalls: a TCP server sends 40 frames of the one-face clip as
+    H.264 in MPEG-TS, then keeps the connection open and sends nothing (a camera that hangs)."""
+    import io
+    import socket
+    import threading
+    from fractions import Fraction
+
+    import av
+
+    cap = cv2.VideoCapture(str(one_face_video))
+    buf = io.BytesIO()
+    out = av.open(buf, mode="w", format="mpegts")
+    stream = out.add_stream("libx264", rate=Fraction(25))
+    stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+    stream.options = {"g": "10", "preset": "ultrafast", "tune": "zerolatency"}
+    for i in range(40):
+        ok, img = cap.read()
+        assert ok
+        frame = av.VideoFrame.from_ndarray(cv2.resize(img, (320, 180)), format="bgr24")
+        frame.pts = i
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+    out.close()
+    cap.release()
+    data = buf.getvalue()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(data)
+            held.append(conn)  # open, silent
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_a_stalled_stream_is_noticed_after_the_stall_timeout_and_stop_is_prompt(stalling_stream, tiny_onnx_model,
+                                                                                 face_model):
+    """FFmpeg's default noticed a stalled stream after 30 s, with no setting, and Ctrl+C waited for
+    the blocked read. `capture.stall_timeout_s` (default 5 s) bounds both: here 1.5 s."""
+    from edgefer.pipeline.runner import Pipeline
+    from tests.support.pipeline import settings
+
+    events: list = []
+    s = settings(stalling_stream, tiny_onnx_model, face_model, capture={"stall_timeout_s": 1.5},
+                 reconnect={"initial_delay_s": 0.1, "max_delay_s": 0.1})
+    with Pipeline(s, on_event=events.append) as p:
+        p.start()
+        _wait_for(lambda: p.stats().frames_read >= 30, 90, "the stream's frames")
+        t_frames = time.monotonic()
+        _wait_for(lambda: any(e.message.startswith("lost tcp://") for e in events), 20, "the stall to be noticed")
+        noticed = time.monotonic() - t_frames
+        _wait_for(lambda: any(e.message.startswith("reconnected to") for e in events), 20, "the reconnection")
+        _wait_for(lambda: p.stats().frames_read >= 60, 30, "frames after the reconnection")
+        time.sleep(0.5)  # now blocked in a read of the stalled stream
+        t0 = time.monotonic()
+        p.stop()
+        took = time.monotonic() - t0
+    assert noticed < 6, f"the stall was noticed after {noticed:.1f} s"
+    assert took < 1.5 + 2.5, f"stop() during a blocked read took {took:.1f} s"
+    assert p.finished and not [e for e in events if e.kind == "error"]
+
+
+
+def _ts_frames(video: Path, n: int) -> list[bytes]:
+    """`n` real frames as H.264 in MPEG-TS, the bytes split after each frame."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    cap = cv2.VideoCapture(str(video))
+    buf = io.BytesIO()
+    out = av.open(buf, mode="w", format="mpegts")
+    stream = out.add_stream("libx264", rate=Fraction(30))
+    stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+    stream.options = {"g": "8", "preset": "ultrafast", "tune": "zerolatency"}
+    cuts = []
+    for i in range(n):
+        ok, img = cap.read()
+        assert ok
+        frame = av.VideoFrame.from_ndarray(cv2.resize(img, (320, 180)), format="bgr24")
+        frame.pts = i
+        out.mux(stream.encode(frame))
+        cuts.append(buf.tell())
+    out.mux(stream.encode(None))
+    out.close()
+    cap.release()
+    data = buf.getvalue()
+    cuts[-1] = len(data)
+    return [data[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+
+
+@pytest.mark.slow
+def test_a_bursty_stream_is_not_dropped_as_stale_while_the_cpu_idles(one_face_video, tiny_onnx_model, face_model):
+    """A real TCP stream that delivers its frames 8 at a time every second (an encoder or network
+    that batches): with one slot in front of the tracker, 7 of every 8 were dropped although
+    the tracker idled until the next burst. The live buffer keeps them (none older than 0.5 s);
+    `capture.live_buffer: 1`, the old single slot, is measured beside it."""
+    import socket
+    import threading
+
+    from edgefer.pipeline.runner import Pipeline
+    from tests.support.pipeline import settings
+
+    chunks = _ts_frames(one_face_video, 48)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            for k in range(0, len(chunks), 8):
+                conn.sendall(b"".join(chunks[k:k + 8]))
+                time.sleep(1.0)
+
+    missed = {}
+    for buffer in (8, 1):
+        threading.Thread(target=serve, daemon=True).start()
+        s = settings(f"tcp://127.0.0.1:{server.getsockname()[1]}", tiny_onnx_model, face_model, max_frames=40,
+                     capture={"stall_timeout_s": 3.0, "live_buffer": buffer}, reconnect={"max_attempts": 1})
+        seen: list[int] = []
+        with Pipeline(s, on_result=lambda r, seen=seen: seen.append(r.frame.index)) as p:
+            p.start()
+            assert p.wait(120)
+        assert p.stats().frames_read == 40
+        # The first bursts meet the start-up (the first MediaPipe call, the render kernels): while
+        # that lasts, frames do age past max_lag_s. Counted from the third burst on.
+        missed[buffer] = len(set(range(16, 40)) - set(seen))
+    server.close()
+    print(f"frames 16-39 not processed (bursts of 8): live buffer 8 -> {missed[8]}, single slot -> {missed[1]}")
+    assert missed[8] <= 2 and missed[1] >= 12, missed
+
+
 # ---- item 14: days-long runs --------------------------------------------------------------------
 def test_the_cli_keeps_a_bounded_tail_of_warnings_and_counts_them_all() -> None:
     from edgefer.pipeline.cli import _Faults

@@ -49,7 +49,8 @@ class Capture:
         self._paused = paused
         c = settings.capture
         self.reader = FrameReader(
-            spec, loop=c.loop, max_read_failures=c.max_read_failures, width=c.width, height=c.height, fps=c.fps
+            spec, loop=c.loop, max_read_failures=c.max_read_failures, width=c.width, height=c.height, fps=c.fps,
+            stall_timeout_s=c.stall_timeout_s,
         )
         #: The source's frame rate once it is open (None when it does not say); the recording
         #: uses it.
@@ -106,7 +107,7 @@ class Capture:
                     return
             item = Stamped(frame, time.perf_counter())
             if self.drops_stale:
-                dropped = self.out.offer_newest(item)
+                dropped = self.out.offer_newest(item, max_age_s=s.capture.max_lag_s)
                 if dropped:
                     self._stats.count("frames_dropped", dropped)
             elif not self.out.put(item):

@@ -71,13 +71,18 @@ class StageQueue(Generic[T]):
             self._cond.notify_all()
             return True
 
-    def offer_newest(self, item: Stamped[T]) -> int:
-        """Put without blocking, replacing what the consumer has not taken yet (live sources);
-        returns how many stale items were dropped. After `close` nothing is queued any more."""
+    def offer_newest(self, item: Stamped[T], max_age_s: float | None = None) -> int:
+        """Put without blocking (live sources): when the queue is full the oldest item makes room,
+        and with `max_age_s` every queued item captured more than that before `item` is dropped
+        too (stale). Returns how many were dropped. After `close` nothing is queued any more."""
         with self._cond:
             if self._closed:
                 return 0
             dropped = 0
+            if max_age_s is not None:
+                while self._items and item.t_capture - self._items[0].t_capture > max_age_s:
+                    self._items.popleft()
+                    dropped += 1
             while len(self._items) >= self._maxsize:
                 self._items.popleft()
                 dropped += 1

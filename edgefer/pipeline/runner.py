@@ -170,7 +170,7 @@ class Pipeline:
             raise PipelineError(str(exc)) from None
         n = s.queue_size
         # A live source keeps one frame in front of the tracker (the newest); files block.
-        frames: StageQueue[Frame] = StageQueue(1 if spec.is_live or s.realtime else n, self._abort)
+        frames: StageQueue[Frame] = StageQueue(s.capture.live_buffer if spec.is_live or s.realtime else n, self._abort)
         capture = Capture(
             spec, s, frames, stats=self._stats, events=self._events, stop=self._stop_req, paused=self._paused
         )
@@ -189,6 +189,10 @@ class Pipeline:
             return
         self._stop_req.set()
         self._paused.clear()
+        if self._wiring is not None and self._wiring.capture.spec.is_live:
+            # A live source has nothing left to finish reading: end its queue now, so the drain
+            # (and the files) do not wait for a read blocked on a stalled stream.
+            self._wiring.frames.close()
         if not self._drained(timeout, abort):
             if abort is not None and abort.is_set():
                 log.warning("aborting: dropping queued frames; closing the files")
@@ -200,6 +204,13 @@ class Pipeline:
             self._finished.wait(max(2.0, timeout / 4))
         for t in self._threads:
             t.join(timeout=1.0)
+        capture = self._threads[0] if self._threads else None
+        if capture is not None and capture.is_alive() and self._wiring is not None and self._wiring.capture.spec.is_live:
+            # Blocked in a read of a stalled stream: it returns within capture.stall_timeout_s. The
+            # files are closed already; waiting keeps the thread out of native code at exit.
+            wait_s = self.settings.capture.stall_timeout_s + 1.0
+            log.info("waiting up to %.0f s for the source's blocked read to return", wait_s)
+            capture.join(timeout=wait_s)
         self._close_models()
         _RUNNING.discard(self)
 

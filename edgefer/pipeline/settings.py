@@ -99,6 +99,16 @@ class CaptureSettings(Settings):
     #: reconnection backoff, e.g. a camera plugged in later). A camera that worked and is lost is
     #: always reconnected.
     wait_for_device: bool = False
+    #: A network stream (rtsp://, tcp://, http live, ...) that delivers nothing for this long while
+    #: opening or between two frames counts as lost, and is reconnected (FFmpeg's own default is
+    #: 30 s). It also bounds how long a Ctrl+C waits for a blocked read.
+    stall_timeout_s: float = Field(default=5.0, gt=0)
+    #: A live source keeps up to `live_buffer` frames in front of the tracker, none older than
+    #: `max_lag_s` behind the newest: a burst (a stream that delivers 8 frames at once) is
+    #: processed while the CPU would idle, and the picture is never more than `max_lag_s` late.
+    #: 1 keeps only the newest frame (the lowest latency, but every burst loses all but one).
+    live_buffer: int = Field(default=8, ge=1, le=64)
+    max_lag_s: float = Field(default=0.5, gt=0)
 
 
 class ReconnectSettings(Settings):

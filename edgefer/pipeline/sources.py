@@ -266,8 +266,14 @@ def _quiet_opencv(cv2: Any) -> Iterator[None]:
         logging_.setLogLevel(before)
 
 
-def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None, fps: float | None = None):
-    """Open `spec` with OpenCV; raise SourceError naming the source when it does not open."""
+def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None, fps: float | None = None,
+                 stall_timeout_s: float | None = None):
+    """Open `spec` with OpenCV; raise SourceError naming the source when it does not open.
+
+    `stall_timeout_s`: for a network stream, how long opening it or waiting for its next frame
+    may block before it counts as lost (OpenCV's FFmpeg open/read timeouts; FFmpeg's own default
+    is 30 s, and Ctrl+C waits for a blocked read).
+    """
     cv2 = _cv2()
     node = device_node(spec)
     if node is not None and not node.exists():
@@ -290,8 +296,12 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
         "v4l2": cv2.CAP_V4L2,
     }[spec.api]
     target: str | int = spec.index if spec.kind == "camera" and spec.index is not None else spec.uri
+    params: list[int] = []
+    if spec.kind == "stream" and stall_timeout_s is not None:
+        ms = max(1, int(stall_timeout_s * 1000))
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
     with _quiet_opencv(cv2) if spec.kind in LOCAL_DEVICES else nullcontext():
-        cap = cv2.VideoCapture(target, api)
+        cap = cv2.VideoCapture(target, api, params) if params else cv2.VideoCapture(target, api)
         if not cap.isOpened() and spec.api != "any":
             cap.release()
             cap = cv2.VideoCapture(target)  # let OpenCV pick another backend
@@ -342,11 +352,13 @@ class FrameReader:
         width: int | None = None,
         height: int | None = None,
         fps: float | None = None,
+        stall_timeout_s: float | None = None,
     ) -> None:
         self.spec = spec
         self.loop = loop and not spec.is_live
         self.max_read_failures = max_read_failures
         self._req = (width, height, fps)
+        self._stall_timeout_s = stall_timeout_s
         self.counters = ReadCounters()
         self._cap: Any = None  # a cv2.VideoCapture while open
         self._t0 = time.monotonic()
@@ -362,7 +374,7 @@ class FrameReader:
         """Open (or reopen) the source; SourceError names the source when it cannot."""
         self.close()
         cv2 = _cv2()
-        self._cap = open_capture(self.spec, *self._req)
+        self._cap = open_capture(self.spec, *self._req, stall_timeout_s=self._stall_timeout_s)
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.5 < fps < 1000 else None
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
