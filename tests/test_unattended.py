@@ -157,6 +157,7 @@ def nan_model(tiny_onnx_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
+@pytest.mark.slow
 def test_nan_from_the_model_gives_empty_rows_and_a_counted_warning_not_a_crash(nan_model, one_face_video, face_model,
                                                                                tmp_path):
     """JSONL used to end the run (`Out of range float values are not JSON compliant`), CSV rows
@@ -229,6 +230,7 @@ def test_a_face_after_a_stream_outage_gets_a_new_id(one_face_video, tiny_onnx_mo
 
 
 # ---- item 3: a camera that never opens ----------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["0", "/dev/video7"])
 def test_a_camera_that_never_opens_fails_fast_with_one_clear_line(source, tiny_onnx_model, face_model, tmp_path):
     """`--source 0` on a machine without that camera retried forever (even with --max-frames) under
@@ -249,6 +251,7 @@ def test_a_camera_that_never_opens_fails_fast_with_one_clear_line(source, tiny_o
     assert took < 60, took  # model and tracker load, then the end: no retry loop
 
 
+@pytest.mark.slow
 def test_waiting_for_a_camera_is_a_choice(tiny_onnx_model, face_model) -> None:
     from edgefer.pipeline.runner import Pipeline
     from edgefer.pipeline.settings import PipelineSettings
