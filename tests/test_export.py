@@ -148,6 +148,24 @@ def test_int8_quantization_reports_accuracy_change(tiny, fer_dir: Path, tmp_path
     q = onnx.load(str(result.int8_path))
     ops = {n.op_type for n in q.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # 7-bit weights (no 16-bit saturation on CPUs without VNNI); TensorRT's layout on request:
+    # symmetric signed INT8, every activation zero point int8 0
+    import numpy
+    from onnx import numpy_helper
+
+    from export.quantize import quantize_int8
+
+    def zero_points(model) -> list:
+        inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        return [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+
+    weights = [numpy_helper.to_array(i) for i in q.graph.initializer if i.data_type == onnx.TensorProto.INT8
+               and numpy_helper.to_array(i).size > 16]
+    assert weights and max(int(numpy.abs(w.astype(numpy.int16)).max()) for w in weights) <= 64
+    assert any(z.dtype == numpy.uint8 for z in zero_points(q))
+    trt = onnx.load(str(quantize_int8(result.onnx_path, tmp_path / "t.int8.onnx", fer_dir / "train", count=16,
+                                      symmetric=True)))
+    assert zero_points(trt) and all(z.dtype == numpy.int8 and not z.any() for z in zero_points(trt))
     meta = {p.key: p.value for p in q.metadata_props}
     assert "int8" in meta["edgefer.quantization"] and "32 crops" in meta["edgefer.quantization"]
     assert ModelContract.from_json(meta[METADATA_KEY]) == read_onnx_contract(result.onnx_path)
