@@ -15,7 +15,7 @@ import pytest
 
 from edgefer.pipeline.runner import Pipeline
 from tests.support.pipeline import CallbackFailures, count_frames, make_clip, read_csv, rss_mb, run_to_end, settings
-from tests.support.processes import reaped
+from tests.support.processes import reaped, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,15 +34,6 @@ def soak_clip(one_face_video: Path, noface_mov: Path, tmp_path_factory) -> Path:
     )
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_sigint_halfway_leaves_a_playable_recording(face_clip, tiny_onnx_model, face_model, tmp_path):
     rec, rows = tmp_path / "rec.mp4", tmp_path / "rows.csv"
@@ -53,7 +44,7 @@ def test_sigint_halfway_leaves_a_playable_recording(face_clip, tiny_onnx_model, 
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with reaped(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
-        _wait_for(lambda: rows.exists() and rows.read_text().count("\n") > 40, 90, "rows to appear")
+        wait_for(lambda: rows.exists() and rows.read_text().count("\n") > 40, 90, "rows to appear")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -126,9 +117,9 @@ def test_live_source_reconnects_and_stops_promptly_when_gone(face_clip, tiny_onn
                  reconnect={"initial_delay_s": 0.05, "max_delay_s": 0.4})
     with Pipeline(s, on_event=events.append) as p:
         p.start()
-        _wait_for(lambda: p.stats().frames_processed >= 3, 60, "first frames")
+        wait_for(lambda: p.stats().frames_processed >= 3, 60, "first frames")
         gone.unlink()
-        _wait_for(lambda: any("attempt 5" in e.message for e in events), 30, "reconnection attempts")
+        wait_for(lambda: any("attempt 5" in e.message for e in events), 30, "reconnection attempts")
         t0 = time.monotonic()
         p.stop()
         assert time.monotonic() - t0 < 5
@@ -154,7 +145,7 @@ def test_live_controls(face_clip, tiny_onnx_model, face_model, tmp_path):
     with Pipeline(s, on_event=events.append) as p:
         assert p.recording is None and not p.paused
         p.start()
-        _wait_for(lambda: p.stats().frames_processed >= 10, 60, "frames")
+        wait_for(lambda: p.stats().frames_processed >= 10, 60, "frames")
         p.pause()
         assert p.paused
 
@@ -163,17 +154,17 @@ def test_live_controls(face_clip, tiny_onnx_model, face_model, tmp_path):
             time.sleep(0.3)
             return p.stats().frames_processed == a
 
-        _wait_for(settled, 20, "frames in flight to finish")
+        wait_for(settled, 20, "frames in flight to finish")
         n1 = p.stats().frames_processed
         time.sleep(0.6)
         assert p.stats().frames_processed == n1 and p.stats().state == "paused"
         p.resume()
-        _wait_for(lambda: p.stats().frames_processed >= n1 + 5, 60, "frames after resume")
+        wait_for(lambda: p.stats().frames_processed >= n1 + 5, 60, "frames after resume")
         rec = tmp_path / "clip"  # no suffix: the container's is added
         p.start_recording(rec)
         assert p.recording == tmp_path / "clip.mp4"
         n2 = p.stats().frames_processed
-        _wait_for(lambda: p.stats().frames_processed >= n2 + 15, 60, "recorded frames")
+        wait_for(lambda: p.stats().frames_processed >= n2 + 15, 60, "recorded frames")
         p.stop_recording()
         assert p.recording is None
         assert count_frames(tmp_path / "clip.mp4") >= 15  # closed and playable while still running
@@ -193,9 +184,9 @@ def test_live_controls(face_clip, tiny_onnx_model, face_model, tmp_path):
         with pytest.raises(ValueError, match="max faces"):
             p.set_max_faces(0)
         p.set_max_faces(6)  # above the landmarker's limit: it is rebuilt, ids keep counting
-        _wait_for(lambda: any(e.message == "tracking up to 6 faces" for e in events), 30, "tracker rebuilt")
+        wait_for(lambda: any(e.message == "tracking up to 6 faces" for e in events), 30, "tracker rebuilt")
         n3 = p.stats().faces
-        _wait_for(lambda: p.stats().faces >= n3 + 5, 60, "faces after the rebuild")
+        wait_for(lambda: p.stats().faces >= n3 + 5, 60, "faces after the rebuild")
         st = p.stats()
         assert st.state == "running" and st.fps > 0 and st.backend.startswith("onnxruntime")
         assert st.model == tiny_onnx_model.name

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from edgefer.pipeline.rows import row_columns
+from tests.support.processes import watch_stderr
 
 TOKEN = "t0ken-for-the-test_9f3a"
 
@@ -48,17 +49,7 @@ def _start_run(args: list[str], env_extra: dict[str, str] | None = None, timeout
     env = {**os.environ, **(env_extra or {})}
     proc = subprocess.Popen([sys.executable, "-m", "edgefer.cli", "run", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    lines: list[str] = []
-    found = threading.Event()
-
-    def _read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "serving on http://" in line:
-                found.set()
-
-    threading.Thread(target=_read, daemon=True).start()
+    lines, found = watch_stderr(proc, "serving on http://")
     if not found.wait(timeout):
         proc.kill()
         pytest.fail("edgefer run did not announce its server:\n" + "".join(lines[-30:]))

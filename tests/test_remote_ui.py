@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgefer.pipeline.rows import row_columns
+from tests.support.processes import watch_stderr
 
 
 def test_the_window_serves_its_runs(one_face_video: Path, tmp_path: Path) -> None:
@@ -23,17 +23,7 @@ def test_the_window_serves_its_runs(one_face_video: Path, tmp_path: Path) -> Non
         [sys.executable, "-m", "edgefer.cli", "ui", "--source", str(one_face_video), "--loop", "--quit-after", "25",
          "--settings", str(tmp_path / "ui.ini"), "--platform", "offscreen", "--serve", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    lines: list[str] = []
-    found = threading.Event()
-
-    def _read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "serving on http://" in line:
-                found.set()
-
-    threading.Thread(target=_read, daemon=True).start()
+    lines, found = watch_stderr(proc, "serving on http://")
     try:
         assert found.wait(60), "".join(lines[-20:])
         port = int(re.search(r"127\.0\.0\.1:(\d+)/", "".join(lines)).group(1))  # type: ignore[union-attr]

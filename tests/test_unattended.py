@@ -16,18 +16,9 @@ import numpy as np
 import pytest
 
 from tests.support.pipeline import count_frames, read_csv
-from tests.support.processes import reaped
+from tests.support.processes import reaped, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +62,7 @@ def test_a_second_ctrl_c_still_closes_a_playable_recording(gap_s, four_face_clip
                    "--set", "flush_seconds=0.2")
     with reaped(subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)) as proc:
-        _wait_for(lambda: rows.exists() and rows.read_text().count("\n") > 60, 120, "rows to appear")
+        wait_for(lambda: rows.exists() and rows.read_text().count("\n") > 60, 120, "rows to appear")
         proc.send_signal(signal.SIGINT)
         time.sleep(gap_s)
         proc.send_signal(signal.SIGINT)
@@ -263,7 +254,7 @@ def test_waiting_for_a_camera_is_a_choice(tiny_onnx_model, face_model) -> None:
                          capture={"wait_for_device": True}, reconnect={"initial_delay_s": 0.05, "max_delay_s": 0.05})
     with Pipeline(s, on_event=events.append) as p:
         p.start()
-        _wait_for(lambda: any("(attempt 2)" in e.message for e in events), 60, "reconnection attempts")
+        wait_for(lambda: any("(attempt 2)" in e.message for e in events), 60, "reconnection attempts")
         assert not p.finished
     assert not [e for e in events if e.kind == "error"]
 
@@ -331,12 +322,12 @@ def test_a_stalled_stream_is_noticed_after_the_stall_timeout_and_stop_is_prompt(
                  reconnect={"initial_delay_s": 0.1, "max_delay_s": 0.1})
     with Pipeline(s, on_event=events.append) as p:
         p.start()
-        _wait_for(lambda: p.stats().frames_read >= 30, 90, "the stream's frames")
+        wait_for(lambda: p.stats().frames_read >= 30, 90, "the stream's frames")
         t_frames = time.monotonic()
-        _wait_for(lambda: any(e.message.startswith("lost tcp://") for e in events), 20, "the stall to be noticed")
+        wait_for(lambda: any(e.message.startswith("lost tcp://") for e in events), 20, "the stall to be noticed")
         noticed = time.monotonic() - t_frames
-        _wait_for(lambda: any(e.message.startswith("reconnected to") for e in events), 20, "the reconnection")
-        _wait_for(lambda: p.stats().frames_read >= 60, 30, "frames after the reconnection")
+        wait_for(lambda: any(e.message.startswith("reconnected to") for e in events), 20, "the reconnection")
+        wait_for(lambda: p.stats().frames_read >= 60, 30, "frames after the reconnection")
         time.sleep(0.5)  # now blocked in a read of the stalled stream
         t0 = time.monotonic()
         p.stop()
