@@ -171,6 +171,24 @@ def test_reader_truncated_mp4_reads_the_decodable_part(one_face_video: Path, tmp
     assert reader.counters.read_errors >= 1
 
 
+def test_reader_goes_on_past_a_damaged_stretch(one_face_video: Path, tmp_path: Path):
+    """64 KB of random bytes in the middle of the file: the frames after the damage are read too
+    (the first reader stopped at the damage: 226 of 472 frames)."""
+    data = bytearray(one_face_video.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 65536] = np.random.default_rng(0).integers(0, 256, 65536, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with FrameReader(SourceSpec.parse(str(damaged))) as reader:
+        frames = []
+        while (f := reader.read()) is not None:
+            frames.append(f.timestamp_s)
+    assert 300 < len(frames) < 472, len(frames)
+    assert reader.counters.damaged and reader.counters.read_errors >= 1
+    assert frames[-1] > 0.95 * 471 / reader.fps  # the last frames of the file were reached
+    assert np.all(np.diff(frames) > 0)
+
+
 def test_reader_loop_keeps_time_running(two_face_gif: Path):
     with FrameReader(SourceSpec.parse(str(two_face_gif)), loop=True) as reader:
         frames = [reader.read() for _ in range(130)]

@@ -180,7 +180,7 @@ class Capture:
                 "warning",
                 "capture",
                 f"{spec.label} is damaged or truncated: {c.frames} frame(s){total} decoded, "
-                f"{c.read_errors} failed read(s); every decodable frame was processed",
+                f"{c.read_errors} failed read(s); reading went on past each damaged stretch",
             )
         elif c.read_errors:
             self._events.emit(

@@ -336,9 +336,13 @@ class FrameReader:
     """Reads `Frame`s from one opened source, with stable indices and increasing timestamps.
 
     Files: timestamps come from the container (`CAP_PROP_POS_MSEC`) when they increase, else from
-    the frame rate; a failed read before the announced frame count is retried up to
-    `max_read_failures` times (skipping the damaged frame), then the file counts as damaged and
-    ends. With `loop`, a file that ends is reopened and its timestamps continue after the last
+    the frame rate. A failed read before the announced frame count seeks past the damage: one frame
+    at a time for `max_read_failures` consecutive failures, then in doubling steps, until a frame
+    decodes again or the announced count is passed (then the file counts as damaged). Why the
+    doubling: a truncated file would otherwise cost one seek per missing frame (about 90 ms each);
+    the price is that a damaged stretch longer than `max_read_failures` frames may lose up to as
+    many decodable frames after it. A container that refuses to seek ends at its first damage.
+    With `loop`, a file that ends is reopened and its timestamps continue after the last
     frame, so the tracker's clock keeps running. Live sources: timestamps are seconds since the
     reader started (monotonic clock); a failed read returns None and the caller reconnects.
     """
@@ -382,7 +386,8 @@ class FrameReader:
         w = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         h = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         self.size = (w, h) if w > 0 and h > 0 else None
-        self._file_frames = 0  # frames decoded since this (re)open: position inside the file
+        self._file_frames = 0  # frames decoded since this (re)open
+        self._file_pos = 0  # the frame position inside the file (decoded and skipped)
 
     def close(self) -> None:
         if self._cap is not None:
@@ -409,21 +414,26 @@ class FrameReader:
             ok, image = self._cap.read()
             if ok and image is not None and image.size > 0:
                 self._file_frames += 1
+                self._file_pos = max(self._file_pos + 1, int(self._cap.get(cv2.CAP_PROP_POS_FRAMES) or 0))
                 pos_ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
                 ts = self._loop_offset + pos_ms / 1000.0
                 if not ts > self._last_ts:
                     step = 1.0 / self.fps if self.fps else 1.0 / 30.0
                     ts = (self._last_ts + step) if math.isfinite(self._last_ts) else self._loop_offset
                 return self._emit(image, ts)
-            expected_more = self.frame_count is not None and self._file_frames < self.frame_count
-            if expected_more and failures < self.max_read_failures:
+            count = self.frame_count
+            expected_more = count is not None and self._file_pos < count
+            if count is not None and expected_more:
                 failures += 1
                 self.counters.read_errors += 1
-                continue
-            if expected_more:
+                step = 1 if failures <= self.max_read_failures else 2 ** (failures - self.max_read_failures)
+                self._file_pos += step
+                if self._file_pos < count and self._cap.set(cv2.CAP_PROP_POS_FRAMES, self._file_pos):
+                    continue
+            if count is not None and (expected_more or self._file_frames < count):
                 self.counters.damaged = True
                 log.warning(
-                    "%s: decoding stopped after %d of %d frames (damaged or truncated file)",
+                    "%s: %d of %d frames decoded (damaged or truncated file)",
                     self.spec.label, self._file_frames, self.frame_count,
                 )
             if self.loop and self._file_frames > 0:
