@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
@@ -313,15 +313,6 @@ class PipelineController(QObject):
         """Take all live settings at once: kept for the next start, applied to the running pipeline."""
         with self._lock:
             self._live = live
-            pipeline = self._pipeline
-        if pipeline is not None:
-            pipeline.set_live(live)
-
-    def change_live(self, **changes: Any) -> None:
-        """Change live settings by name (`heatmap`, `opacity`, `smoothing`, `max_faces`): kept for
-        the next start and applied to the running pipeline. ValueError names a bad value."""
-        with self._lock:
-            live = self._live = self._live.with_changes(**changes)
             pipeline = self._pipeline
         if pipeline is not None:
             pipeline.set_live(live)
